@@ -1,0 +1,241 @@
+"""Run a frozen backbone once per image and configuration, and cache the tapped features.
+
+Every tap is bilinearly resized to ``feature_size`` x ``feature_size`` (28 in the paper)
+and the taps are concatenated on channels, giving one float16 array of shape
+(N, C, 28, 28) per image set and configuration. It is stored as ``features.npy`` with a
+``meta.json`` beside it, in a folder named by a key that hashes everything that changes
+the features: backbone, weights identity, padding rule, taps, input and feature size,
+the image set's content fingerprint, the torch version and :data:`CACHE_FORMAT_VERSION`.
+
+Writes are atomic (temporary files renamed into place, ``meta.json`` last). An entry whose
+``meta.json`` is missing, from another format version, or whose array is truncated or
+of the wrong shape is rebuilt, never reused. The array is opened memory-mapped, so even
+the paper profile's 10,553 x 3,904 x 28 x 28 ResNet-152 features need not fit in RAM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from . import __version__
+from .backbones import TappedBackbone, build_backbone, check_backbone_name
+from .config import ConfigError, cache_dir, default_device
+from .data import ImageSet
+from .padding import check_padding_rule
+
+#: Images run through each backbone configuration in this process (read by the benchmark).
+FORWARD_PASSES: dict[str, int] = {}
+#: Bump when the layout or the meaning of cached arrays changes.
+CACHE_FORMAT_VERSION = 2
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Everything about a backbone run that changes its features.
+
+    Parameters
+    ----------
+    backbone : str
+        Registry name (``poslib.backbones.BACKBONES``).
+    weights : str
+        ``"imagenet"``, ``"random"``, ``"none"`` or a state-dict path.
+    padding : str
+        Padding rule of the backbone's convolutions.
+    input_size : int
+        Side of the square network input.
+    feature_size : int
+        Side every tap is resized to.
+    backbone_seed : int
+        Seed of a random initialisation.
+    """
+
+    backbone: str
+    weights: str
+    padding: str = "zeros"
+    input_size: int = 224
+    feature_size: int = 28
+    backbone_seed: int = 0
+
+    def __post_init__(self):
+        check_backbone_name(self.backbone)
+        check_padding_rule(self.padding)
+
+    @property
+    def label(self) -> str:
+        """Short human-readable label, e.g. ``vgg16/imagenet`` or ``vgg16/random/pad=none``."""
+        text = f"{self.backbone}/{self.weights}"
+        return text if self.padding == "zeros" else f"{text}/pad={self.padding}"
+
+
+@dataclass
+class FeatureSet:
+    """Cached features of one image set under one configuration.
+
+    Attributes
+    ----------
+    array : numpy.ndarray
+        float16, shape (N, C, S, S); memory-mapped from the cache.
+    tap_names, tap_channels : list
+        Which channel ranges belong to which tap, in order.
+    config : FeatureConfig
+    image_set : str
+        Name of the image set.
+    meta : dict
+        The cache entry's ``meta.json``.
+    """
+
+    array: np.ndarray
+    tap_names: list[str]
+    tap_channels: list[int]
+    config: FeatureConfig
+    image_set: str
+    meta: dict
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def channel_index(self, taps: list[str] | None = None) -> np.ndarray:
+        """Indices of the channels of ``taps`` (all taps when None).
+
+        Raises
+        ------
+        ConfigError
+            For a tap name the backbone does not have.
+        """
+        if taps is None:
+            return np.arange(sum(self.tap_channels))
+        unknown = [t for t in taps if t not in self.tap_names]
+        if unknown:
+            raise ConfigError(f"unknown tap(s) {unknown} for {self.config.label}; taps are {self.tap_names}")
+        bounds = np.cumsum([0] + self.tap_channels)
+        return np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i, name in enumerate(self.tap_names)
+                               if name in taps])
+
+
+def cache_key(config: FeatureConfig, weights_id: str, image_set: ImageSet, tap_names: list[str]) -> str:
+    """SHA-256 key of a feature cache entry (see the module docstring for what it covers)."""
+    payload = {"format": CACHE_FORMAT_VERSION, "config": asdict(config), "weights_id": weights_id,
+               "taps": tap_names, "images": image_set.fingerprint, "torch": torch.__version__.split("+")[0]}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+@torch.inference_mode()
+def tapped_features(backbone: TappedBackbone, images: torch.Tensor, feature_size: int) -> torch.Tensor:
+    """Run ``backbone`` and return its taps resized to ``feature_size`` and concatenated."""
+    taps = backbone(images)
+    resized = [F.interpolate(t, size=(feature_size, feature_size), mode="bilinear", align_corners=False)
+               for t in taps]
+    return torch.cat(resized, dim=1)
+
+
+def _read_entry(folder: Path, key: str, n_images: int, n_channels: int, size: int) -> np.ndarray | None:
+    """Open a cache entry memory-mapped if it is complete and current, else None (with the reason printed)."""
+    meta_path, array_path = folder / "meta.json", folder / "features.npy"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != CACHE_FORMAT_VERSION or meta.get("key") != key:
+            print(f"[poslib] rebuilding feature cache {folder}: written by cache format "
+                  f"{meta.get('format')} (poslib {meta.get('poslib')}), this is format {CACHE_FORMAT_VERSION}")
+            return None
+        array = np.load(array_path, mmap_mode="r")
+        if array.shape != (n_images, n_channels, size, size) or array.dtype != np.float16:
+            raise ValueError(f"shape {array.shape} / dtype {array.dtype} do not match")
+        return array
+    except (OSError, ValueError, json.JSONDecodeError) as error:
+        print(f"[poslib] rebuilding feature cache {folder}: unreadable entry ({error})")
+        return None
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+    os.replace(tmp, path)
+
+
+def extract_features(config: FeatureConfig, image_set: ImageSet, cache_root: Path | None = None,
+                     device: torch.device | None = None, batch_size: int = 16,
+                     backbone: TappedBackbone | None = None, progress: bool = True) -> FeatureSet:
+    """Features of ``image_set`` under ``config``, from the cache or computed once and cached.
+
+    Parameters
+    ----------
+    config : FeatureConfig
+        Backbone configuration.
+    image_set : ImageSet
+        Images at ``config.input_size``.
+    cache_root : Path, optional
+        Cache folder (default :func:`poslib.config.cache_dir`).
+    device : torch.device, optional
+        Where the backbone runs (default: CUDA when present).
+    batch_size : int
+        Images per forward pass.
+    backbone : TappedBackbone, optional
+        An already built backbone for ``config`` (saves rebuilding it for several image sets).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    FeatureSet
+    """
+    if image_set.images.shape[1:3] != (config.input_size, config.input_size):
+        raise ConfigError(f"image set {image_set.name!r} is {image_set.images.shape[1:3]} but the feature "
+                          f"configuration expects input_size={config.input_size}")
+    device = device or default_device()
+    if backbone is None:
+        backbone = build_backbone(config.backbone, config.weights, config.backbone_seed, config.input_size,
+                                  config.padding)
+    key = cache_key(config, backbone.weights_id, image_set, backbone.tap_names)
+    folder = (cache_root or cache_dir()) / "features" / config.backbone / key[:24]
+    n_channels, size = sum(backbone.tap_channels), config.feature_size
+    array = _read_entry(folder, key, len(image_set), n_channels, size)
+    if array is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "meta.json").unlink(missing_ok=True)
+        started = time.perf_counter()
+        backbone = backbone.to(device)
+        tmp = folder / f".features.{os.getpid()}.npy"
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(len(image_set), n_channels, size, size))
+        batches = range(0, len(image_set), batch_size)
+        for start in tqdm(batches, desc=f"features {config.label} on {image_set.name}", disable=not progress,
+                          leave=False):
+            images = images_to_tensor(image_set.images[start:start + batch_size]).to(device)
+            out[start:start + len(images)] = tapped_features(backbone, images, size).cpu().half().numpy()
+            FORWARD_PASSES[config.label] = FORWARD_PASSES.get(config.label, 0) + len(images)
+        out.flush()
+        del out
+        os.replace(tmp, folder / "features.npy")
+        meta = {"format": CACHE_FORMAT_VERSION, "key": key, "poslib": __version__, "config": asdict(config),
+                "weights_id": backbone.weights_id, "tap_names": backbone.tap_names,
+                "tap_channels": backbone.tap_channels, "image_set": image_set.describe(),
+                "forward_passes": len(image_set), "seconds": round(time.perf_counter() - started, 3)}
+        _atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))
+        array = np.load(folder / "features.npy", mmap_mode="r")
+    meta = json.loads((folder / "meta.json").read_text())
+    return FeatureSet(array=array, tap_names=backbone.tap_names, tap_channels=backbone.tap_channels,
+                      config=config, image_set=image_set.name, meta=meta)
+
+
+def clear_cache(cache_root: Path | None = None) -> None:
+    """Delete every cached feature entry."""
+    shutil.rmtree((cache_root or cache_dir()) / "features", ignore_errors=True)

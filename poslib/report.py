@@ -1,0 +1,124 @@
+"""Tables, figures, plotting style and the record of where every artefact came from.
+
+A notebook creates one :class:`Results` for its output folder and saves every table and
+figure through it. Tables are written as long-format CSV plus a markdown rendering;
+figures as PNG; every write is atomic. The :class:`Results` object also keeps the
+notebook's part of the provenance record (data, weights, seeds, artefacts) in
+``provenance/<notebook>.json``, which the driver (``python -m poslib run``) completes
+with profile, parameters, commit and wall time and turns into ``results/README.md``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use(os.environ.get("MPLBACKEND") or matplotlib.get_backend())
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .config import REPO_ROOT  # noqa: E402
+
+FIGURE_DPI = 110
+
+
+def set_style() -> None:
+    """The project's one plotting style (seaborn ``whitegrid``, ``colorblind`` palette, fixed dpi)."""
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    plt.rcParams.update({"figure.dpi": FIGURE_DPI, "savefig.dpi": FIGURE_DPI, "savefig.bbox": "tight",
+                         "image.cmap": "viridis"})
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A markdown rendering of ``frame`` with floats rounded to ``digits``."""
+    return frame.to_markdown(index=False, floatfmt=f".{digits}f")
+
+
+class Results:
+    """Output folder of one notebook run.
+
+    Parameters
+    ----------
+    results_dir : str
+        Output folder; ``""`` means ``results/interactive/`` (for stepping through a
+        notebook by hand; not committed).
+    notebook : str
+        Notebook stem, e.g. ``"02_backbone_probing"``.
+    """
+
+    def __init__(self, results_dir: str, notebook: str):
+        self.root = Path(results_dir) if results_dir else REPO_ROOT / "results" / "interactive"
+        self.notebook = notebook
+        self.info: dict = {"notebook": notebook, "artefacts": []}
+
+    def _artefact(self, path: Path, kind: str, caption: str) -> None:
+        relative = str(path.relative_to(self.root))
+        self.info["artefacts"] = [a for a in self.info["artefacts"] if a["path"] != relative]
+        self.info["artefacts"].append({"path": relative, "kind": kind, "caption": caption})
+        self._save_info()
+
+    def table(self, frame: pd.DataFrame, name: str, caption: str = "", digits: int = 3) -> Path:
+        """Save ``frame`` as ``tables/<name>.csv`` and ``tables/<name>.md``; returns the CSV path."""
+        csv_path = self.root / "tables" / f"{name}.csv"
+        atomic_write_bytes(csv_path, frame.to_csv(index=False, float_format="%.6g").encode())
+        text = (f"{caption}\n\n" if caption else "") + markdown_table(frame, digits) + "\n"
+        atomic_write_bytes(self.root / "tables" / f"{name}.md", text.encode())
+        self._artefact(csv_path, "table", caption)
+        return csv_path
+
+    def figure(self, figure, name: str, caption: str = "") -> Path:
+        """Save a matplotlib figure as ``figures/<name>.png``."""
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        path = atomic_write_bytes(self.root / "figures" / f"{name}.png", buffer.getvalue())
+        self._artefact(path, "figure", caption)
+        return path
+
+    def record(self, **info) -> None:
+        """Add provenance fields (data, weights, seeds, skipped rows...)."""
+        self.info.update(info)
+        self._save_info()
+
+    def _save_info(self) -> None:
+        payload = json.dumps(self.info, indent=1, default=str).encode()
+        atomic_write_bytes(self.root / "provenance" / f"{self.notebook}.json", payload)
+
+
+def side_by_side(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str],
+                 values: tuple[str, ...] = ("spc", "mae")) -> pd.DataFrame:
+    """Join measured and paper values on ``keys``: columns ``<value>`` and ``<value>_paper``.
+
+    Every measured row is kept; the paper columns are empty where the paper has no number.
+    """
+    paper_part = paper[keys + list(values)].rename(columns={v: f"{v}_paper" for v in values})
+    return ours.merge(paper_part, on=keys, how="left")
+
+
+def fmt_pair(spc: float, mae: float) -> str:
+    """The paper's cell format, e.g. ``.742/.149``."""
+    def one(x: float) -> str:
+        if pd.isna(x):
+            return "-"
+        text = f"{x:.3f}"
+        return text.replace("0.", ".", 1) if abs(x) < 1 else text
+    return f"{one(spc)}/{one(mae)}"
