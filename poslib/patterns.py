@@ -138,3 +138,15 @@ def synthetic_image(name: str, size: int, seed: int = 0) -> np.ndarray:
     else:
         raise ConfigError(f"unknown synthetic input {name!r}; valid names are {list(SYNTHETIC_NAMES)}")
     return np.round(image * 255).astype(np.uint8)
+
+
+def coordinate_channels(size: int) -> np.ndarray:
+    """Pure position input for the positive control: (4, size, size) float32 channels.
+
+    The channels are x, y (ramps in [0, 1]) and the squared distances from the centre
+    along x and along y. A one-layer readout can express H and V (from x, y) and G (a
+    monotone function of the summed squared distances) from them, so its SPC on H, V
+    and G must come close to 1.
+    """
+    x, y = _grid(size)
+    return np.stack([x, y, (x - 0.5) ** 2, (y - 0.5) ** 2]).astype(np.float32)

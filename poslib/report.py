@@ -122,3 +122,67 @@ def fmt_pair(spc: float, mae: float) -> str:
         text = f"{x:.3f}"
         return text.replace("0.", ".", 1) if abs(x) < 1 else text
     return f"{one(spc)}/{one(mae)}"
+
+
+def wide_view(summary: pd.DataFrame, index: list[str], columns: str) -> pd.DataFrame:
+    """Paper-style view: one ``spc/mae`` cell per ``index`` row and ``columns`` value."""
+    cells = summary.assign(cell=[fmt_pair(s, m) for s, m in zip(summary["spc"], summary["mae"])])
+    table = cells.pivot_table(index=index, columns=columns, values="cell", aggfunc="first", sort=False)
+    return table.reset_index().rename_axis(columns=None)
+
+
+def show_maps(maps, row_labels, column_labels, title: str = "", cmap: str = "viridis", size: float = 1.6):
+    """Grid of images: ``maps[r][c]`` is an (H, W) map in [0, 1] or an (H, W, 3) uint8 image.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n_rows, n_cols = len(maps), len(maps[0])
+    figure, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows), squeeze=False)
+    for r in range(n_rows):
+        for c in range(n_cols):
+            axis = axes[r][c]
+            image = maps[r][c]
+            if image is not None:
+                axis.imshow(image, cmap=None if getattr(image, "ndim", 2) == 3 else cmap, vmin=0, vmax=1)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.grid(False)
+            if c == 0:
+                axis.set_ylabel(row_labels[r], fontsize=8, rotation=0, ha="right", va="center")
+            if r == 0:
+                axis.set_title(column_labels[c], fontsize=8)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def bar_plot(summary: pd.DataFrame, x: str, hue: str, value: str = "spc", title: str = "", col: str | None = None):
+    """Bars of ``value`` with seed-spread error bars (``<value>_std``), one bar group per ``x``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    panels = [None] if col is None else list(dict.fromkeys(summary[col]))
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False, sharey=True)
+    for axis, panel in zip(axes[0], panels):
+        part = summary if panel is None else summary[summary[col] == panel]
+        xs, hues = list(dict.fromkeys(part[x])), list(dict.fromkeys(part[hue]))
+        width = 0.8 / max(len(hues), 1)
+        for h_index, h in enumerate(hues):
+            rows = part[part[hue] == h].set_index(x).reindex(xs)
+            positions = [i + (h_index - (len(hues) - 1) / 2) * width for i in range(len(xs))]
+            axis.bar(positions, rows[value], width, yerr=rows.get(f"{value}_std"), label=str(h), capsize=2)
+        axis.set_xticks(range(len(xs)), [str(v) for v in xs])
+        axis.set_xlabel(x)
+        axis.set_ylabel(value.upper())
+        if panel is not None:
+            axis.set_title(f"{col} = {panel}")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure

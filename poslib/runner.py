@@ -1,0 +1,239 @@
+"""The one driver for headless runs: papermill over the numbered notebooks, then the index.
+
+``python -m poslib run --profile default`` executes every notebook of ``notebooks/`` with
+papermill, passing ``profile``, ``data_root`` and a private staging folder as parameters.
+A notebook writes its tables, figures and provenance into the staging folder; only when it
+finishes without error are its files moved into the output folder (each by an atomic
+rename) together with the executed notebook, so a failed run leaves nothing half-written.
+
+Where results go
+----------------
+* profile ``default`` on real datasets -> ``results/`` (what the repository shows);
+* anything else -> ``results/runs/<profile>-<datasets|embedded>/``.
+
+So a run on the embedded default (no ``POSLIB_DATA``) or in the smoke profile can never
+replace results rendered from the real datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import REPO_ROOT, ConfigError, get_profile
+from .data import resolve_data_root
+from .report import atomic_write_bytes
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+RESULTS_DIR = REPO_ROOT / "results"
+
+
+def list_notebooks(only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks, optionally only those whose name starts with one of ``only``.
+
+    Raises
+    ------
+    ConfigError
+        If a selector matches no notebook.
+    """
+    notebooks = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if not only:
+        return notebooks
+    chosen = [nb for nb in notebooks if any(nb.name.startswith(s) for s in only)]
+    unmatched = [s for s in only if not any(nb.name.startswith(s) for nb in notebooks)]
+    if unmatched:
+        raise ConfigError(f"--only {unmatched} matches no notebook; notebooks are {[nb.name for nb in notebooks]}")
+    return chosen
+
+
+def output_root(profile: str, uses_datasets: bool, base: Path = RESULTS_DIR) -> Path:
+    """Where a run's results go (see the module docstring)."""
+    if profile == "default" and uses_datasets:
+        return base
+    return base / "runs" / f"{profile}-{'datasets' if uses_datasets else 'embedded'}"
+
+
+def git_commit() -> dict:
+    """Commit of the working tree and whether poslib/ or notebooks/ differ from it."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+    return {"commit": git("rev-parse", "HEAD") or "unknown",
+            "dirty": bool(git("status", "--porcelain", "--", "poslib", "notebooks"))}
+
+
+def notebook_title(path: Path) -> str:
+    """The first markdown heading of a notebook."""
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] == "markdown":
+            for line in "".join(cell["source"]).splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("# ").strip()
+    return path.stem
+
+
+def _move_tree(source: Path, destination: Path) -> None:
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        target = destination / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+
+
+def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, extra: dict | None = None,
+                 log_output: bool = True) -> dict:
+    """Execute one notebook with papermill and publish its results atomically.
+
+    Returns
+    -------
+    dict
+        The completed provenance record.
+
+    Raises
+    ------
+    RuntimeError
+        If the notebook fails; the executed copy is kept in a temporary folder named in the message.
+    """
+    import papermill
+
+    out_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{notebook.stem}-", dir=out_root))
+    parameters = {"profile": profile, "data_root": data_root, **(extra or {})}
+    executed = staging / "notebooks" / notebook.name
+    executed.parent.mkdir(parents=True)
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(notebook), str(executed), cwd=str(notebook.parent), kernel_name="python3",
+                                   parameters={**parameters, "results_dir": str(staging)},
+                                   log_output=log_output, progress_bar=False)
+    except Exception as error:
+        keep = Path(tempfile.mkdtemp(prefix="poslib-failed-")) / notebook.name
+        if executed.exists():
+            shutil.move(str(executed), keep)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise RuntimeError(f"notebook {notebook.name} failed ({type(error).__name__}); nothing was written to "
+                           f"{out_root}. The executed notebook with the error is at {keep}") from error
+    wall = time.perf_counter() - started
+    info_path = staging / "provenance" / f"{notebook.stem}.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {"notebook": notebook.stem, "artefacts": []}
+    import torch
+    info.update({"title": notebook_title(notebook), "profile": profile, "parameters": parameters,
+                 **git_commit(), "wall_time_s": round(wall, 1),
+                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "executed_notebook": f"notebooks/{notebook.name}",
+                 "platform": {"python": platform.python_version(), "torch": torch.__version__,
+                              "device": "cuda" if torch.cuda.is_available() else "cpu",
+                              "cpus": os.cpu_count()}})
+    atomic_write_bytes(info_path, json.dumps(info, indent=1, default=str).encode())
+    _move_tree(staging, out_root)
+    shutil.rmtree(staging, ignore_errors=True)
+    return info
+
+
+def _describe_images(info: dict) -> str:
+    images = info.get("images")
+    if not images:
+        return "-"
+    parts = [f"train {images['train']['name']} ({images['train']['n_images']})"]
+    parts += [f"{t['name']} ({t['n_images']})" for t in images.get("tests", [])]
+    return ", ".join(parts) + (" -- EMBEDDED DEFAULT" if images.get("embedded_default") else "")
+
+
+def write_index(out_root: Path) -> Path:
+    """Generate ``<out_root>/README.md`` from the provenance records (never edit it by hand)."""
+    records = [json.loads(p.read_text()) for p in sorted((out_root / "provenance").glob("*.json"))]
+    lines = ["# Results index", "",
+             "Generated by `python -m poslib run` from the provenance records in `provenance/`; do not edit.",
+             "Each section names the notebook that made the files, with its profile, parameters, data,",
+             "backbone weights, seeds, commit and wall time.", ""]
+    for info in records:
+        lines += [f"## {info.get('title', info['notebook'])}", "",
+                  f"- notebook: `notebooks/{info['notebook']}.ipynb` (executed copy: `{info.get('executed_notebook', '-')}`)",
+                  f"- profile: `{info.get('profile', '-')}`; parameters: `{json.dumps(info.get('parameters', {}))}`",
+                  f"- data: {_describe_images(info)}",
+                  f"- backbones / weights: {', '.join(info.get('weights', [])) or '-'}",
+                  f"- seeds: {info.get('seeds', '-')}",
+                  f"- commit: `{info.get('commit', '-')[:12]}`{' (with uncommitted changes)' if info.get('dirty') else ''};"
+                  f" finished {info.get('finished', '-')}; wall time {info.get('wall_time_s', '-')} s"
+                  f" on {info.get('platform', {}).get('device', '-')}"]
+        for skipped in info.get("skipped", []):
+            lines.append(f"- skipped: {skipped['backbone']}/{skipped['weights']} (weights not on this machine)")
+        lines.append("")
+        for artefact in info.get("artefacts", []):
+            lines.append(f"  - [`{artefact['path']}`]({artefact['path']}): {artefact.get('caption', '')}")
+        lines.append("")
+    path = out_root / "README.md"
+    atomic_write_bytes(path, "\n".join(lines).encode())
+    return path
+
+
+def run(profile: str = "default", only: list[str] | None = None, data_root: str = "",
+        base: Path = RESULTS_DIR, extra: dict | None = None, log_output: bool = True) -> Path:
+    """Run the selected notebooks and regenerate the index; returns the output folder."""
+    get_profile(profile)
+    root = resolve_data_root(data_root)
+    data_root = str(root) if root else ""
+    out_root = output_root(profile, root is not None, base)
+    notebooks = list_notebooks(only)
+    print(f"[poslib] profile {profile}; data: {data_root or 'embedded default'}; results -> {out_root}")
+    for notebook in notebooks:
+        print(f"[poslib] running {notebook.name} ...", flush=True)
+        info = run_notebook(notebook, profile, data_root, out_root, extra, log_output)
+        print(f"[poslib] {notebook.name} done in {info['wall_time_s']} s", flush=True)
+        write_index(out_root)
+    return out_root
+
+
+def main_run(args) -> int:
+    """Entry point of ``python -m poslib run``."""
+    extra = {}
+    for item in args.param or []:
+        key, _, value = item.partition("=")
+        extra[key] = value
+    run(args.profile, args.only, args.data or "", Path(args.out), extra, not args.quiet)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m poslib {run,bench,index}``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m poslib", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="execute notebooks headless with papermill")
+    run_parser.add_argument("--profile", default="default", help="smoke | default | paper")
+    run_parser.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 01 02")
+    run_parser.add_argument("--data", help=f"dataset folder (default: $POSLIB_DATA, else the embedded default)")
+    run_parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder")
+    run_parser.add_argument("-p", "--param", action="append", help="extra notebook parameter key=value (string)")
+    run_parser.add_argument("--quiet", action="store_true", help="do not echo notebook output")
+    index_parser = commands.add_parser("index", help="regenerate results/README.md from provenance records")
+    index_parser.add_argument("--out", default=str(RESULTS_DIR))
+    bench_parser = commands.add_parser("bench", help="benchmark the Table-1 workload (see bench/README)")
+    bench_parser.add_argument("--n-train", type=int, default=200)
+    bench_parser.add_argument("--n-test", type=int, default=50)
+    bench_parser.add_argument("--naive-n-train", type=int, default=24)
+    bench_parser.add_argument("--data", default="")
+    bench_parser.add_argument("--out", default=str(RESULTS_DIR / "bench"))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return main_run(args)
+        if args.command == "index":
+            print(write_index(Path(args.out)))
+            return 0
+        from .bench import main_bench
+        return main_bench(args)
+    except (ConfigError, RuntimeError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
