@@ -84,7 +84,7 @@ PROFILES: dict[str, Profile] = {
         input_size=112, batch_size=8,
     ),
     "default": Profile(
-        name="default", n_train=500, n_test=150, epochs=30, readout_seeds=(0, 1, 2),
+        name="default", n_train=400, n_test=100, epochs=20, readout_seeds=(0, 1, 2),
         backbones=_TABLE1_ROWS,
     ),
     "paper": Profile(
