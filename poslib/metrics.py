@@ -17,8 +17,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-#: Predictions whose range (max - min) is at or below this are treated as constant.
-CONSTANT_TOLERANCE = 0.0
+#: Predictions whose range (max - min) is at or below this are treated as constant. Not 0:
+#: bilinear upsampling of a constant float32 map leaves rounding noise of ~1e-8, whose
+#: ranks would otherwise produce a meaningless correlation.
+CONSTANT_TOLERANCE = 1e-6
 
 
 def _as_2d(values) -> np.ndarray:
@@ -64,9 +66,10 @@ def spearman_per_image(predictions, target) -> tuple[np.ndarray, np.ndarray]:
     targ_centred = targ_ranks - targ_ranks.mean(axis=1, keepdims=True)
     numerator = (pred_centred * targ_centred).sum(axis=1)
     denominator = np.sqrt((pred_centred**2).sum(axis=1) * (targ_centred**2).sum(axis=1))
+    constant = is_constant(pred)
     with np.errstate(invalid="ignore", divide="ignore"):
         spc = np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), 0.0)
-    return spc, is_constant(pred)
+    return np.where(constant, 0.0, spc), constant
 
 
 def mae_per_image(predictions, target) -> np.ndarray:

@@ -187,7 +187,8 @@ def upsample(maps: torch.Tensor, size: int) -> torch.Tensor:
 
 def train_readout(features: np.ndarray, targets: np.ndarray, config: ReadoutConfig, seed: int = 0,
                   channels: np.ndarray | None = None, device: torch.device | None = None,
-                  progress: bool = True, description: str = "readout") -> tuple[PosENet, list[float]]:
+                  progress: bool = True, description: str = "readout",
+                  model: PosENet | None = None) -> tuple[PosENet, list[float]]:
     """Train one :class:`PosENet` for all targets in one pass over the features.
 
     Parameters
@@ -206,6 +207,8 @@ def train_readout(features: np.ndarray, targets: np.ndarray, config: ReadoutConf
         Show a progress bar over epochs.
     description : str
         Progress-bar label.
+    model : PosENet, optional
+        Start from this readout (trained in place) instead of a fresh one initialised with ``seed``.
 
     Returns
     -------
@@ -216,10 +219,11 @@ def train_readout(features: np.ndarray, targets: np.ndarray, config: ReadoutConf
     """
     device = device or default_device()
     inputs = feature_tensor(features, channels)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = PosENet(inputs.shape[1], len(targets), config.depth, config.kernel_size, config.padding,
-                        config.hidden_channels)
+    if model is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = PosENet(inputs.shape[1], len(targets), config.depth, config.kernel_size, config.padding,
+                            config.hidden_channels)
     model = model.to(device=device, memory_format=torch.channels_last)
     target_tensor = torch.from_numpy(np.asarray(targets, dtype=np.float32)).to(device)
     optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,

@@ -1,0 +1,78 @@
+import pytest
+import torch
+
+from poslib import backbones
+from poslib.backbones import WeightsNotFoundError
+from poslib.config import ConfigError
+
+
+def test_unknown_backbone_lists_the_registered_ones():
+    with pytest.raises(ConfigError, match="registered backbones"):
+        backbones.build_backbone("alexnet")
+
+
+def test_vgg16_taps_match_the_paper():
+    backbone = backbones.build_backbone("vgg16", "random", input_size=64)
+    taps = backbone(torch.rand(1, 3, 64, 64))
+    assert [t.shape[1] for t in taps] == [64, 128, 256, 512, 512] == backbone.tap_channels
+    assert [t.shape[-1] for t in taps] == [64, 32, 16, 8, 4]
+    assert not any(p.requires_grad for p in backbone.parameters())
+
+
+def test_random_weights_are_seeded():
+    a = backbones.build_backbone("efficientnet-lite0", "random", seed=1, input_size=64)
+    b = backbones.build_backbone("efficientnet-lite0", "random", seed=1, input_size=64)
+    c = backbones.build_backbone("efficientnet-lite0", "random", seed=2, input_size=64)
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(a(x)[-1], b(x)[-1]) and not torch.equal(a(x)[-1], c(x)[-1])
+
+
+def test_missing_imagenet_weights_offline_say_where_to_put_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("POSLIB_ALLOW_DOWNLOAD", raising=False)
+    with pytest.raises(WeightsNotFoundError, match=str(tmp_path / "hub" / "checkpoints")):
+        backbones.build_backbone("resnet152", "imagenet")
+
+
+def test_imagenet_weights_are_found_in_the_torch_cache(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    url = torchvision.models.VGG16_Weights.IMAGENET1K_V1.url
+    checkpoint = tmp_path / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
+    checkpoint.parent.mkdir(parents=True)
+    torch.save(torchvision.models.vgg16(weights=None).features.state_dict(), checkpoint)
+    with pytest.raises(ConfigError, match="do not fit"):  # a features-only dict lacks the 'features.' prefix
+        backbones.build_backbone("vgg16", "imagenet", input_size=32)
+    model = torchvision.models.vgg16(weights=None)
+    torch.save(model.state_dict(), checkpoint)
+    backbone = backbones.build_backbone("vgg16", "imagenet", input_size=32)
+    assert backbone.weights_id == f"imagenet:{checkpoint.name}"
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.allclose(backbone(x)[-1], model.features[:30](x))
+
+
+def test_weights_from_a_state_dict_path(tmp_path):
+    source = backbones.build_backbone("efficientnet-lite0", "random", seed=5, input_size=64)
+    path = tmp_path / "lite0.pth"
+    torch.save(source.network.state_dict(), path)
+    loaded = backbones.build_backbone("efficientnet-lite0", str(path), input_size=64)
+    assert loaded.weights_id.startswith("file:")
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(loaded(x)[2], source(x)[2])
+    with pytest.raises(WeightsNotFoundError, match="missing.pth"):
+        backbones.build_backbone("efficientnet-lite0", str(tmp_path / "missing.pth"))
+
+
+def test_efficientnet_imagenet_weights_install_offline():
+    backbone = backbones.build_backbone("efficientnet-lite0", "imagenet", input_size=64)
+    assert backbone.weights_id.startswith("imagenet:efficientnet-lite0")
+    assert backbone.tap_channels == [16, 24, 40, 112, 320]
+
+
+def test_none_backbone_passes_pixels_through():
+    backbone = backbones.build_backbone("none", "none")
+    x = torch.rand(2, 3, 8, 8)
+    assert torch.equal(backbone(x)[0], x)
+    with pytest.raises(ConfigError):
+        backbones.build_backbone("none", "imagenet")

@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from poslib import data
+from poslib.data import DatasetError
+
+
+def _save(path, array, mode=None):
+    Image.fromarray(array, mode=mode).save(path) if mode else Image.fromarray(array).save(path)
+    return path
+
+
+def test_grayscale_rgba_and_16bit_images_are_converted(tmp_path, rng):
+    gray = _save(tmp_path / "gray.png", rng.integers(0, 255, (8, 6), dtype=np.uint8))
+    rgba = _save(tmp_path / "rgba.png", rng.integers(0, 255, (8, 6, 4), dtype=np.uint8))
+    deep = tmp_path / "deep.png"
+    Image.fromarray(np.full((8, 6), 65535, dtype=np.uint16)).save(deep)
+    for path in (gray, rgba, deep):
+        image = data.load_rgb(path)
+        assert image.shape == (8, 6, 3) and image.dtype == np.uint8
+    assert data.load_rgb(deep).min() == 255  # full-scale 16-bit becomes full-scale 8-bit
+    assert np.array_equal(data.load_rgb(rgba), np.asarray(Image.open(rgba))[..., :3])
+
+
+def test_unreadable_image_names_the_file(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image at all")
+    with pytest.raises(DatasetError, match="broken.jpg"):
+        data.load_rgb(bad)
+
+
+def test_missing_and_empty_folders(tmp_path, monkeypatch):
+    with pytest.raises(DatasetError, match="not found"):
+        data.list_images(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="empty"):
+        data.list_images(tmp_path / "empty")
+    with pytest.raises(DatasetError, match="does not exist"):
+        data.resolve_data_root(tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match="empty"):
+        data.resolve_data_root(tmp_path / "empty")
+    monkeypatch.setenv("POSLIB_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetError, match="POSLIB_DATA"):
+        data.resolve_data_root()
+    monkeypatch.delenv("POSLIB_DATA")
+    assert data.resolve_data_root() is None
+
+
+def test_unknown_dataset_name_is_reported(tmp_path):
+    (tmp_path / "ECSSD").mkdir()
+    with pytest.raises(DatasetError, match="PASCAL"):
+        data.natural_image_set("PASCAL", "test", 32, 4, tmp_path)
+
+
+def test_folder_of_own_photos_can_be_the_test_set(tmp_path, rng):
+    for i in range(3):
+        _save(tmp_path / f"{i}.jpg", rng.integers(0, 255, (20, 30, 3), dtype=np.uint8))
+    image_set = data.natural_image_set(str(tmp_path), "test", 16, 0, None)
+    assert image_set.images.shape == (3, 16, 16, 3) and image_set.kind == "dataset"
+
+
+def test_pairs_must_match_by_stem_and_size(tmp_path, rng):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir(), masks.mkdir()
+    _save(images / "a.jpg", rng.integers(0, 255, (10, 12, 3), dtype=np.uint8))
+    _save(masks / "a.png", np.zeros((10, 12), np.uint8))
+    _save(images / "b.jpg", rng.integers(0, 255, (10, 12, 3), dtype=np.uint8))
+    with pytest.raises(DatasetError, match="without a target"):
+        data.find_pairs(images, masks)
+    _save(masks / "b.png", np.zeros((9, 12), np.uint8))
+    pairs = data.find_pairs(images, masks)
+    data.load_pair(*pairs[0])
+    with pytest.raises(DatasetError, match="size mismatch.*b.jpg"):
+        data.load_pair(*pairs[1])
+
+
+def test_split_and_subset_are_deterministic_and_disjoint():
+    train, test = data.split_indices(50, 0.2, seed=1)
+    assert not set(train) & set(test) and len(test) == 10
+    assert np.array_equal(train, data.split_indices(50, 0.2, seed=1)[0])
+    assert np.array_equal(data.subset_indices(100, 10, 2), data.subset_indices(100, 10, 2))
+
+
+def test_embedded_default_uses_disjoint_photos_and_is_deterministic():
+    train = data.embedded_image_set("train", 32, 12)
+    test = data.embedded_image_set("test", 32, 8)
+    train_photos = {i.split(":")[0] for i in train.ids}
+    test_photos = {i.split(":")[0] for i in test.ids}
+    assert train_photos and test_photos and not train_photos & test_photos
+    assert train.fingerprint == data.embedded_image_set("train", 32, 12).fingerprint
+    assert train.images.shape == (12, 32, 32, 3)
+
+
+def test_real_datasets_load(data_root):
+    if data_root is None or not (data_root / "SOD").is_dir():
+        pytest.skip("no SOD dataset on this machine")
+    image_set = data.natural_image_set("SOD", "test", 32, 5, data_root)
+    assert image_set.images.shape == (5, 32, 32, 3)

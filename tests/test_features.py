@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+
+from poslib import features
+from poslib.config import ConfigError
+from poslib.data import ImageSet
+from poslib.features import FeatureConfig, extract_features
+
+
+@pytest.fixture
+def tiny_set(rng):
+    images = rng.integers(0, 255, (5, 32, 32, 3), dtype=np.uint8)
+    return ImageSet("tiny", images, [str(i) for i in range(5)], "test", "dataset")
+
+
+CONFIG = FeatureConfig("efficientnet-lite0", "random", input_size=32, feature_size=8)
+
+
+def test_features_are_computed_once_then_read_from_the_cache(tiny_set, private_cache):
+    features.FORWARD_PASSES.clear()
+    first = extract_features(CONFIG, tiny_set, progress=False)
+    assert first.array.shape == (5, 16 + 24 + 40 + 112 + 320, 8, 8) and first.array.dtype == np.float16
+    second = extract_features(CONFIG, tiny_set, progress=False)
+    assert features.FORWARD_PASSES == {CONFIG.label: 5}
+    assert np.array_equal(first.array, second.array)
+    assert not list(private_cache.rglob(".features.*"))  # no temporary file left behind
+
+
+def test_key_changes_with_padding_and_images(tiny_set):
+    features.FORWARD_PASSES.clear()
+    extract_features(CONFIG, tiny_set, progress=False)
+    extract_features(FeatureConfig("efficientnet-lite0", "random", padding="replicate", input_size=32, feature_size=8),
+                     tiny_set, progress=False)
+    changed = ImageSet("tiny", tiny_set.images.copy(), tiny_set.ids, "test", "dataset")
+    changed.images[0, 0, 0, 0] ^= 1
+    extract_features(CONFIG, changed, progress=False)
+    assert sum(features.FORWARD_PASSES.values()) == 15
+
+
+def _entry(feature_set):
+    return next(p for p in (features.cache_dir() / "features").rglob("meta.json")
+                if json.loads(p.read_text())["key"] == feature_set.meta["key"]).parent
+
+
+def test_truncated_cache_file_is_rebuilt(tiny_set):
+    reference = np.array(extract_features(CONFIG, tiny_set, progress=False).array)
+    folder = _entry(extract_features(CONFIG, tiny_set, progress=False))
+    path = folder / "features.npy"
+    path.write_bytes(path.read_bytes()[:1000])
+    features.FORWARD_PASSES.clear()
+    rebuilt = extract_features(CONFIG, tiny_set, progress=False)
+    assert features.FORWARD_PASSES == {CONFIG.label: 5}
+    assert np.array_equal(rebuilt.array, reference)
+
+
+def test_cache_from_another_format_version_is_rebuilt(tiny_set, capsys):
+    folder = _entry(extract_features(CONFIG, tiny_set, progress=False))
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["format"] = features.CACHE_FORMAT_VERSION - 1
+    (folder / "meta.json").write_text(json.dumps(meta))
+    features.FORWARD_PASSES.clear()
+    extract_features(CONFIG, tiny_set, progress=False)
+    assert features.FORWARD_PASSES == {CONFIG.label: 5}
+    assert "cache format" in capsys.readouterr().out
+
+
+def test_channel_index_selects_taps(tiny_set):
+    feature_set = extract_features(CONFIG, tiny_set, progress=False)
+    assert feature_set.channel_index(["f1"]).tolist() == list(range(16))
+    assert len(feature_set.channel_index(["f2", "f5"])) == 24 + 320
+    with pytest.raises(ConfigError, match="f9"):
+        feature_set.channel_index(["f9"])
+
+
+def test_wrong_input_size_is_refused(tiny_set):
+    with pytest.raises(ConfigError, match="input_size"):
+        extract_features(FeatureConfig("none", "none", input_size=64), tiny_set, progress=False)

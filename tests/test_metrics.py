@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from poslib import metrics
+
+
+def test_spearman_agrees_with_scipy(rng):
+    predictions = rng.random((4, 10, 10))
+    target = rng.random((10, 10))
+    spc, constant = metrics.spearman_per_image(predictions, target)
+    expected = [spearmanr(p.ravel(), target.ravel())[0] for p in predictions]
+    assert np.allclose(spc, expected) and not constant.any()
+
+
+def test_spearman_handles_ties_in_the_target():
+    target = np.repeat(np.arange(4.0), 4)  # like the H ramp: every value repeated
+    prediction = target + np.linspace(0, 0.1, 16)
+    spc, _ = metrics.spearman_per_image(prediction[None], target)
+    assert spc[0] == pytest.approx(spearmanr(prediction, target)[0])
+
+
+def test_constant_prediction_scores_zero_and_is_counted():
+    spc, constant = metrics.spearman_per_image(np.full((2, 5, 5), 0.3), np.arange(25.0).reshape(5, 5))
+    assert spc.tolist() == [0.0, 0.0] and constant.tolist() == [True, True]
+
+
+def test_mae_by_hand():
+    assert metrics.mae_per_image(np.array([[0.0, 1.0, 0.5, 0.5]]), np.array([1.0, 1.0, 0.0, 0.5]))[0] == pytest.approx(0.375)
+
+
+def test_rounding_noise_counts_as_constant():
+    noisy = 0.3 + 1e-8 * np.random.default_rng(0).standard_normal((1, 25))
+    spc, constant = metrics.spearman_per_image(noisy, np.arange(25.0))
+    assert constant[0] and spc[0] == 0.0

@@ -1,0 +1,65 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from poslib import probing
+from poslib.config import Profile
+from poslib.features import FeatureConfig
+
+TINY = Profile(name="tiny", n_train=6, n_test=3, epochs=2, readout_seeds=(0, 1), backbones=(("none", "none"),),
+               input_size=32, batch_size=4)
+
+
+def test_summarise_means_over_images_then_seeds():
+    per_image = pd.DataFrame({
+        "backbone": "b", "weights": "w", "test_set": "t", "pattern": "H",
+        "seed": [0, 0, 1, 1], "image": [0, 1, 0, 1],
+        "spc": [0.2, 0.4, 0.6, 0.8], "mae": [0.1, 0.1, 0.3, 0.3], "constant": [False, True, False, False]})
+    row = probing.summarise(per_image, by=["backbone", "weights", "test_set", "pattern"]).iloc[0]
+    assert row["spc"] == pytest.approx(0.5) and row["spc_std"] == pytest.approx(0.2)
+    assert row["mae"] == pytest.approx(0.2) and row["n_seeds"] == 2 and row["n_images"] == 2
+    assert row["n_constant"] == 1
+
+
+@pytest.fixture
+def tiny_images():
+    return probing.prepare_images(TINY, data_root="", train="embedded", test="embedded")
+
+
+def test_probe_returns_one_row_per_seed_test_set_pattern_and_image(tiny_images):
+    bundle = probing.extract_bundle(FeatureConfig("none", "none", input_size=32), tiny_images, progress=False)
+    result = probing.probe(bundle, probing.readout_config_for(TINY), TINY.readout_seeds, progress=False)
+    per_image = result.per_image
+    assert len(per_image) == 2 * 5 * (3 + 1 + 1 + 1)
+    assert set(per_image["test_set"]) == {"embedded-test", "black", "white", "noise"}
+    black = per_image[per_image["test_set"] == "black"]
+    assert black["constant"].all() and (black["spc"] == 0).all()  # a constant image gives a constant map
+
+
+def test_same_seed_gives_the_same_table(tiny_images):
+    def table():
+        bundle = probing.extract_bundle(FeatureConfig("efficientnet-lite0", "random", input_size=32), tiny_images,
+                                        progress=False)
+        result = probing.probe(bundle, probing.readout_config_for(TINY), (0,), progress=False)
+        return probing.summarise(result.per_image)
+    pd.testing.assert_frame_equal(table(), table())
+
+
+def test_missing_weights_skip_the_row_with_a_reason(tiny_images, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    per_image, skipped, _ = probing.probe_backbones([("none", "none"), ("resnet152", "imagenet")], tiny_images,
+                                                    probing.readout_config_for(TINY), (0,), 32, progress=False)
+    assert set(per_image["backbone"]) == {"none"}
+    assert skipped[0]["backbone"] == "resnet152" and "checkpoints" in skipped[0]["reason"]
+
+
+def test_embedded_default_is_announced(tiny_images):
+    assert tiny_images.uses_embedded_default and "EMBEDDED DEFAULT" in tiny_images.notice()
+
+
+def test_real_data_is_not_announced_as_embedded(data_root):
+    if data_root is None or not (data_root / "ECSSD").is_dir():
+        pytest.skip("no datasets on this machine")
+    images = probing.prepare_images(TINY, data_root=str(data_root))
+    assert not images.uses_embedded_default and images.train.name == "ECSSD" and images.natural_test.name == "SOD"
+    assert np.all([len(images.train) == 6, len(images.natural_test) == 3])
