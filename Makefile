@@ -1,0 +1,45 @@
+# poslib: two commands on a fresh machine.
+#   make results   create .venv and regenerate the study (default profile) into results/
+#   make test      create .venv and run the test suite (notebooks in the smoke profile included)
+# Datasets: set POSLIB_DATA (or DATA=...) to a folder with ECSSD/, SOD/, CamVid/; without it the
+# embedded default is used and results go to results/runs/default-embedded/.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.poslib-installed
+DATA ?= $(POSLIB_DATA)
+PROFILE ?= default
+export MPLBACKEND := Agg
+
+.PHONY: help env results smoke test bench index clean-cache
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+env: $(STAMP) ## create the virtual environment (.venv) with every dependency
+
+results: env ## regenerate every notebook (PROFILE=default; ONLY="02 03" for some; DATA=folder)
+	$(PY) -m poslib run --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(DATA),--data $(DATA)) --quiet
+
+smoke: env ## run every notebook in the smoke profile (results/runs/smoke-*)
+	$(PY) -m poslib run --profile smoke $(if $(DATA),--data $(DATA)) --quiet
+
+test: env ## run the test suite, notebooks in the smoke profile included
+	$(PY) -m pytest
+
+bench: env ## benchmark the Table-1 workload into results/bench/
+	$(PY) -m poslib bench $(if $(DATA),--data $(DATA))
+
+index: env ## regenerate results/README.md from the provenance records
+	$(PY) -m poslib index
+
+clean-cache: ## delete cached features and trained weights
+	rm -rf $${POSLIB_CACHE:-$$HOME/.cache/poslib}
