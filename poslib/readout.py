@@ -158,15 +158,45 @@ def batch_order(n_items: int, batch_size: int, epochs: int, seed: int) -> list[n
 
 #: Features up to this size are held in RAM as float32 during training; larger ones as float16.
 FLOAT32_RAM_LIMIT = 3 * 2**30
+#: Features larger than this stay memory-mapped on disk and are read batch by batch.
+IN_RAM_LIMIT = 12 * 2**30
 
 
-def feature_tensor(features: np.ndarray, channels: np.ndarray | None = None) -> torch.Tensor:
+class MappedFeatures:
+    """Cached features read from their memory map batch by batch (for sets larger than RAM).
+
+    Indexing with a tensor of image indices returns a channels-last float16 tensor, like
+    indexing the in-RAM tensor of :func:`feature_tensor`.
+    """
+
+    def __init__(self, features: np.ndarray, channels: np.ndarray | None):
+        self.features, self.channels = features, channels
+        n_channels = features.shape[1] if channels is None else len(channels)
+        self.shape = (features.shape[0], n_channels, *features.shape[2:])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> torch.Tensor:
+        if isinstance(index, slice):
+            index = np.arange(len(self))[index]
+        batch = np.asarray(self.features[np.asarray(index)])
+        if self.channels is not None:
+            batch = batch[:, self.channels]
+        return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 3, 1))).permute(0, 3, 1, 2)
+
+
+def feature_tensor(features: np.ndarray, channels: np.ndarray | None = None):
     """Read (the selected channels of) cached features once into a channels-last torch tensor.
 
     Convolutions with few output channels run about three times faster on the CPU in
     channels-last layout. The tensor is float32 when it fits :data:`FLOAT32_RAM_LIMIT`,
-    else float16 (converted batch by batch).
+    else float16 (converted batch by batch); above :data:`IN_RAM_LIMIT` the features stay
+    memory-mapped (:class:`MappedFeatures`).
     """
+    n_channels = features.shape[1] if channels is None else len(channels)
+    if features.shape[0] * n_channels * np.prod(features.shape[2:]) * 2 > IN_RAM_LIMIT:
+        return MappedFeatures(features, channels)
     array = np.asarray(features) if channels is None else np.asarray(features[:, channels])
     tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(0, 2, 3, 1))).permute(0, 3, 1, 2)
     if tensor.numel() * 4 <= FLOAT32_RAM_LIMIT:
@@ -174,8 +204,8 @@ def feature_tensor(features: np.ndarray, channels: np.ndarray | None = None) -> 
     return tensor
 
 
-def load_batch(features: torch.Tensor, index: np.ndarray, device: torch.device) -> torch.Tensor:
-    """float32 channels-last batch ``features[index]`` on ``device``."""
+def load_batch(features, index: np.ndarray, device: torch.device) -> torch.Tensor:
+    """float32 channels-last batch ``features[index]`` on ``device`` (a tensor or :class:`MappedFeatures`)."""
     batch = features[torch.from_numpy(np.asarray(index))].to(device=device, dtype=torch.float32)
     return batch.contiguous(memory_format=torch.channels_last)
 
@@ -257,7 +287,7 @@ def predict(model: PosENet, features: np.ndarray | torch.Tensor, size: int, chan
     :func:`feature_tensor`.
     """
     device = device or default_device()
-    inputs = features if isinstance(features, torch.Tensor) else feature_tensor(features, channels)
+    inputs = features if isinstance(features, (torch.Tensor, MappedFeatures)) else feature_tensor(features, channels)
     model = model.to(device).eval()
     outputs = [upsample(model(load_batch(inputs, np.arange(i, min(i + batch_size, len(inputs))), device)),
                         size).cpu().numpy()

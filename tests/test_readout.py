@@ -79,3 +79,17 @@ def test_training_is_deterministic(rng):
     a, _ = train_readout(feature_array, targets, config, seed=3, progress=False)
     b, _ = train_readout(feature_array, targets, config, seed=3, progress=False)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_memory_mapped_features_train_like_in_ram_ones(rng, monkeypatch):
+    from poslib import readout
+
+    feature_array = rng.standard_normal((8, 4, 10, 10)).astype(np.float16)
+    targets = patterns.make_patterns(16)
+    config = ReadoutConfig(epochs=2, batch_size=4, target_size=16)
+    monkeypatch.setattr(readout, "FLOAT32_RAM_LIMIT", 0)  # in RAM as float16, like the mapped path
+    in_ram, _ = train_readout(feature_array, targets, config, seed=3, progress=False)
+    monkeypatch.setattr(readout, "IN_RAM_LIMIT", 0)
+    assert isinstance(readout.feature_tensor(feature_array), readout.MappedFeatures)
+    mapped, _ = train_readout(feature_array, targets, config, seed=3, progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(in_ram.state_dict().values(), mapped.state_dict().values()))
