@@ -29,6 +29,19 @@ class ConfigError(ValueError):
     """A setting (profile, backbone, pattern, folder...) has a value poslib cannot use."""
 
 
+def check_choice(value: str, valid, what: str) -> str:
+    """Return ``value`` if it is one of ``valid``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the ``what`` (e.g. "backbone"), the value and the valid choices.
+    """
+    if value not in valid:
+        raise ConfigError(f"unknown {what} {value!r}; valid choices are {sorted(valid)}")
+    return value
+
+
 @dataclass(frozen=True)
 class Profile:
     """Size of a run.
@@ -102,13 +115,7 @@ def get_profile(name: str) -> Profile:
     ConfigError
         If no such profile exists.
     """
-    try:
-        return PROFILES[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown profile {name!r}; choose one of {sorted(PROFILES)} "
-            "(set it in the notebook's parameters cell or with --profile)"
-        ) from None
+    return PROFILES[check_choice(name, PROFILES, "profile (set it in the parameters cell or with --profile)")]
 
 
 def seed_everything(seed: int) -> None:

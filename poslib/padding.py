@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import ConfigError
+from .config import check_choice
 
 PADDING_RULES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular", "none")
 
@@ -40,9 +40,7 @@ def check_padding_rule(rule: str) -> str:
     ConfigError
         Naming the rule and the valid ones.
     """
-    if rule not in PADDING_RULES:
-        raise ConfigError(f"unknown padding rule {rule!r}; valid rules are {list(PADDING_RULES)}")
-    return rule
+    return check_choice(rule, PADDING_RULES, "padding rule")
 
 
 class ModePad2d(nn.Module):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import ConfigError
+from .config import ConfigError, check_choice
 
 #: Target names in the order every table and tensor uses.
 PATTERN_NAMES: tuple[str, ...] = ("H", "V", "G", "HS", "VS")
@@ -91,11 +91,7 @@ def check_pattern_names(names) -> tuple[str, ...]:
     ConfigError
         Naming the unknown pattern and the valid ones.
     """
-    names = tuple(names)
-    unknown = [n for n in names if n not in _PATTERN_FUNCTIONS]
-    if unknown:
-        raise ConfigError(f"unknown position pattern(s) {unknown}; valid names are {list(PATTERN_NAMES)}")
-    return names
+    return tuple(check_choice(name, _PATTERN_FUNCTIONS, "position pattern") for name in names)
 
 
 def make_pattern(name: str, size: int) -> np.ndarray:

@@ -7,7 +7,7 @@ from poslib.config import ConfigError
 
 
 def test_unknown_backbone_lists_the_registered_ones():
-    with pytest.raises(ConfigError, match="registered backbones"):
+    with pytest.raises(ConfigError, match="valid choices"):
         backbones.build_backbone("alexnet")
 
 
