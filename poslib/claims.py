@@ -74,3 +74,87 @@ def verdict(checks: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"checks": grouped.size(), "hold": grouped.sum()}).reset_index().assign(
         verdict=lambda f: ["holds" if h == n else ("does not hold" if h == 0 else "holds partly")
                            for h, n in zip(f["hold"], f["checks"])])
+
+
+def check_claim_7(saliency: pd.DataFrame, segmentation: pd.DataFrame) -> pd.DataFrame:
+    """Claim 7: zero padding helps salient object detection and semantic segmentation from scratch.
+
+    Holds per saliency test set when the zero-padded model has a higher max F-measure *and*
+    a lower MAE than the unpadded one; per segmentation test set when its mIoU is higher.
+
+    Parameters
+    ----------
+    saliency : pandas.DataFrame
+        Columns padding, test_set, max_f, mae (``poslib.tasks.evaluate_saliency``).
+    segmentation : pandas.DataFrame
+        Columns padding, test_set, metric, value (``poslib.tasks.evaluate_segmentation``).
+    """
+    rows = []
+    for test_set, part in saliency.groupby("test_set", sort=False):
+        by = part.set_index("padding")
+        if not {"zeros", "none"} <= set(by.index):
+            continue
+        z, n = by.loc["zeros"], by.loc["none"]
+        rows.append(_row("7: zero padding helps SOD / segmentation", f"saliency on {test_set}",
+                         f"max F {z['max_f']:.3f} vs {n['max_f']:.3f} without padding; MAE {z['mae']:.3f} vs {n['mae']:.3f}",
+                         z["max_f"] > n["max_f"] and z["mae"] < n["mae"]))
+    miou = segmentation[segmentation["metric"] == "miou"]
+    for test_set, part in miou.groupby("test_set", sort=False):
+        by = part.set_index("padding")["value"]
+        if {"zeros", "none"} <= set(by.index):
+            rows.append(_row("7: zero padding helps SOD / segmentation", f"segmentation on {test_set}",
+                             f"mIoU {by['zeros']:.3f} vs {by['none']:.3f} without padding", by["zeros"] > by["none"]))
+    return pd.DataFrame(rows)
+
+
+def check_claim_8(summary: pd.DataFrame, natural_test: str) -> pd.DataFrame:
+    """Claim 8: encoders trained for SOD or segmentation encode more position than classification ones.
+
+    Compares the mean SPC over H, V and G on the natural test set of each zero-padded task
+    encoder (``task`` saliency / segmentation) with every ``classification`` row.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Columns model, task, padding, test_set, pattern, spc (Table 6 summary).
+    natural_test : str
+    """
+    natural = summary[(summary["test_set"] == natural_test) & summary["pattern"].isin(EASY_PATTERNS)]
+    means = natural.groupby(["model", "task", "padding"], sort=False)["spc"].mean().reset_index()
+    classifiers = means[means["task"] == "classification"]
+    rows = []
+    for task_row in means[means["task"].isin(["saliency", "segmentation"]) & (means["padding"] == "zeros")].itertuples():
+        for reference in classifiers.itertuples():
+            rows.append(_row("8: task encoders hold more position", f"{task_row.model} vs {reference.model}",
+                             f"mean SPC H/V/G {task_row.spc:.3f} vs {reference.spc:.3f}", task_row.spc > reference.spc))
+    return pd.DataFrame(rows)
+
+
+def check_claim_9(crop_summary: pd.DataFrame) -> pd.DataFrame:
+    """Claim 9: a saliency model's output shifts with the image frame (Figure 1).
+
+    Per test set and crop fraction, holds when the zero-padded model's prediction moves
+    towards the centre of the cropped frame: mean ``toward_centre`` minus twice its standard
+    error above 0. A second row per case compares with the unpadded model (larger move with
+    padding), which is the paper's explanation of the effect.
+
+    Parameters
+    ----------
+    crop_summary : pandas.DataFrame
+        ``poslib.tasks.summarise_crop_shift`` output.
+    """
+    rows = []
+    for (test_set, fraction), part in crop_summary.groupby(["test_set", "fraction"], sort=False):
+        by = part.set_index("padding")
+        if "zeros" not in by.index:
+            continue
+        z = by.loc["zeros"]
+        rows.append(_row("9: saliency output shifts with the frame", f"zeros, {test_set}, cut {fraction:.2f}",
+                         f"toward centre {z['toward_centre']:+.4f} +- {z['toward_centre_sem']:.4f} (sem) of the width",
+                         z["toward_centre"] - 2 * z["toward_centre_sem"] > 0))
+        if "none" in by.index:
+            n = by.loc["none"]
+            rows.append(_row("9: saliency output shifts with the frame", f"zeros vs none, {test_set}, cut {fraction:.2f}",
+                             f"toward centre {z['toward_centre']:+.4f} with vs {n['toward_centre']:+.4f} without padding",
+                             z["toward_centre"] > n["toward_centre"]))
+    return pd.DataFrame(rows)

@@ -408,3 +408,95 @@ def load_pair(image_path: Path, target_path: Path) -> tuple[np.ndarray, np.ndarr
         raise DatasetError(f"size mismatch: image {image_path} is {image.shape[1]}x{image.shape[0]} but "
                            f"{target_path} is {target.shape[1]}x{target.shape[0]}; a pair must have the same size.")
     return image, target
+
+
+@dataclass
+class PairedSet:
+    """Images with a per-pixel target (binary saliency mask or class-id label map), resized.
+
+    Attributes
+    ----------
+    name : str
+        Short name used in tables (``"ECSSD-test"``, ``"SOD"``, ``"CamVid-test"``...).
+    images : numpy.ndarray
+        uint8, shape (N, H, W, 3).
+    targets : numpy.ndarray
+        uint8, shape (N, H, W): 0/1 for masks, class ids (with an ignore id) for label maps.
+    ids : list of str
+        File stems (or scene descriptions).
+    source : str
+        Folder or generator, for provenance.
+    kind : str
+        ``"dataset"`` or ``"embedded"``.
+    """
+
+    name: str
+    images: np.ndarray
+    targets: np.ndarray
+    ids: list[str]
+    source: str
+    kind: str
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 over images, targets and ids."""
+        digest = hashlib.sha256()
+        digest.update(repr((self.images.shape, self.targets.shape, self.ids)).encode())
+        digest.update(np.ascontiguousarray(self.images).tobytes())
+        digest.update(np.ascontiguousarray(self.targets).tobytes())
+        return digest.hexdigest()
+
+    def describe(self) -> dict:
+        """Provenance record: name, kind, source, count and fingerprint."""
+        return {"name": self.name, "kind": self.kind, "source": self.source, "n_images": len(self),
+                "size_hw": list(self.images.shape[1:3]), "fingerprint": self.fingerprint[:16]}
+
+
+def load_paired_folder(image_dir: str | Path, target_dir: str | Path, size_hw: tuple[int, int],
+                       binary: bool, limit: int = 0, name: str | None = None, seed: int = 0,
+                       indices=None) -> PairedSet:
+    """Load image / mask (or label map) pairs of the same stem, resized to ``size_hw``.
+
+    Images are resized bilinearly; targets with nearest-neighbour sampling, so class ids stay
+    class ids. Binary masks become 0/1 (``mask > 127``, which also covers 8-bit masks).
+
+    Parameters
+    ----------
+    image_dir, target_dir : str or Path
+        Folders of images and of masks / label maps; files pair up by stem.
+    size_hw : (int, int)
+        Output (height, width).
+    binary : bool
+        Threshold the targets at 127 (saliency masks) instead of keeping class ids.
+    limit : int
+        Keep at most this many pairs (a seeded random subset); 0 keeps all.
+    name : str, optional
+        Name used in tables (default: the dataset folder's name).
+    seed : int
+        Seed of the subset.
+    indices : array_like of int, optional
+        Load exactly these pairs (positions in the stem-sorted list) instead of a subset.
+
+    Raises
+    ------
+    DatasetError
+        If the folders do not pair up, or an image and its target differ in size (naming the files).
+    """
+    pairs = find_pairs(image_dir, target_dir)
+    chosen = subset_indices(len(pairs), limit, seed) if indices is None else np.asarray(indices, dtype=np.int64)
+    pairs = [pairs[i] for i in chosen]
+    height, width = size_hw
+    images, targets = [], []
+    for image_path, target_path in pairs:
+        image, target = load_pair(image_path, target_path)
+        if binary:
+            target = (target > 127).astype(np.uint8)
+        images.append(np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR), dtype=np.uint8))
+        targets.append(np.asarray(Image.fromarray(target).resize((width, height), Image.NEAREST), dtype=np.uint8))
+    folder = Path(image_dir)
+    default_name = folder.parent.name if folder.name == "images" else folder.name
+    return PairedSet(name or default_name, np.stack(images), np.stack(targets), [p.stem for p, _ in pairs],
+                     str(folder), "dataset")
