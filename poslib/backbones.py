@@ -141,8 +141,48 @@ def build_backbone(name: str, weights: str = "imagenet", seed: int = 0, input_si
     check_padding_rule(padding)
     allowed = SUPPORTED_PADDING.get(name)
     if allowed is not None and padding not in allowed:
-        raise ConfigError(f"backbone {name!r} does not support padding rule {padding!r} (supported: {list(allowed)})")
-    return BACKBONES[name](weights, seed, input_size, padding)
+        why = UNSUPPORTED_PADDING_REASONS.get((name, padding), "")
+        raise ConfigError(f"backbone {name!r} does not support padding rule {padding!r} (supported: {list(allowed)})"
+                          + (f": {why}" if why else ""))
+    backbone = BACKBONES[name](weights, seed, input_size, padding)
+    if padding == "none":
+        check_unpadded_input_size(backbone, input_size)
+    return backbone
+
+
+#: Why a backbone refuses a padding rule (shown in the error and in notebook 04).
+UNSUPPORTED_PADDING_REASONS: dict[tuple[str, str], str] = {
+    ("resnet152", "none"): (
+        "without padding every 3x3 convolution removes a 2-pixel frame, so the residual branch no longer "
+        "matches the identity branch; cropping the identity branch to the residual branch's size fixes the "
+        "shapes but not the size: at a 224 input the maps are 10x10 after layer2 and layer3's 36 blocks "
+        "(4x4 after its stride-2 block, then -2 per block) shrink them to nothing. Circular padding, which "
+        "keeps the shapes and never shows a border, stands in for it"),
+    ("efficientnet-lite0", "none"): (
+        "without its TF-style 'same' padding the depthwise 3x3/5x5 convolutions shrink the maps so fast that "
+        "at a 224 input the stage with stride 16 gets 5x5 maps and its 5x5 blocks reduce them to nothing, and "
+        "the skip connections no longer match; circular padding stands in for it"),
+    ("none", "none"): "backbone 'none' has no convolution to change",
+}
+
+
+def check_unpadded_input_size(backbone: TappedBackbone, input_size: int) -> None:
+    """Run one blank image through an unpadded backbone; every tap must be non-empty.
+
+    Raises
+    ------
+    ConfigError
+        If the feature maps shrink to nothing at ``input_size`` (say which size is needed).
+    """
+    try:
+        with torch.inference_mode():
+            taps = backbone(torch.zeros(1, 3, input_size, input_size))
+        empty = [n for n, t in zip(backbone.tap_names, taps) if min(t.shape[-2:]) < 1]
+    except RuntimeError as error:
+        empty = [f"(forward pass failed: {str(error).splitlines()[0]})"]
+    if empty:
+        raise ConfigError(f"{backbone.name} without padding cannot run at input size {input_size}: the feature "
+                          f"maps shrink to nothing at {empty}; use a larger input")
 
 
 # ----------------------------------------------------------------------------- weights

@@ -76,6 +76,103 @@ def verdict(checks: pd.DataFrame) -> pd.DataFrame:
                            for h, n in zip(f["hold"], f["checks"])])
 
 
+# ----------------------------------------------------------------------------- claims 4-6 (notebooks 03, 04)
+
+#: Patterns of the paper's Tables 2-4 used by claims 4-6 (the mean SPC over them is compared).
+POSITION_PATTERNS = ("H", "G")
+#: Smallest SPC gain (mean over H and G) that counts as "creates / recovers more position".
+MIN_GAIN = 0.02
+
+
+def _mean_spc(part: pd.DataFrame, natural_test: str, patterns=POSITION_PATTERNS, **where) -> float:
+    return float(_spc(part, patterns, test_set=natural_test, **where).mean())
+
+
+def _trend(values: dict) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in values.items())
+
+
+def check_claim_4(by_depth: pd.DataFrame, by_kernel: pd.DataFrame, natural_test: str) -> pd.DataFrame:
+    """Claim 4: a deeper readout and a larger kernel recover more position.
+
+    Per backbone: mean SPC over H and G on the natural test set at the largest depth
+    exceeds depth 1 by at least :data:`MIN_GAIN`; likewise the largest kernel against
+    the smallest (1x1).
+
+    Parameters
+    ----------
+    by_depth, by_kernel : pandas.DataFrame
+        Table-2 summaries (columns backbone, weights, depth / kernel_size, test_set, pattern, spc).
+    natural_test : str
+    """
+    rows = []
+    for setting, table in (("depth", by_depth), ("kernel_size", by_kernel)):
+        for (backbone, weights), part in table.groupby(["backbone", "weights"], sort=False):
+            values = {v: _mean_spc(part, natural_test, **{setting: v}) for v in sorted(part[setting].unique())}
+            low, high = values[min(values)], values[max(values)]
+            rows.append(_row(f"4: {'deeper readout' if setting == 'depth' else 'larger kernel'} recovers more",
+                             f"{backbone}/{weights}", f"mean SPC H,G by {setting}: {_trend(values)}",
+                             high - low >= MIN_GAIN))
+    return pd.DataFrame(rows)
+
+
+def check_claim_5(levels: pd.DataFrame, natural_test: str) -> pd.DataFrame:
+    """Claim 5: deeper layers hold more position information (f1 < f2 < ... < f5).
+
+    Per backbone and channel selection (raw / controlled): the mean SPC over H and G on
+    the natural test set increases strictly from each level to the next.
+
+    Parameters
+    ----------
+    levels : pandas.DataFrame
+        Table-3 summary (columns backbone, weights, selection, level, test_set, pattern, spc).
+    natural_test : str
+    """
+    rows = []
+    for (backbone, weights, selection), part in levels.groupby(["backbone", "weights", "selection"], sort=False):
+        names = sorted(level for level in part["level"].unique() if level != "all")
+        values = {level: _mean_spc(part, natural_test, level=level) for level in names}
+        steps = [b - a for a, b in zip(list(values.values()), list(values.values())[1:])]
+        rows.append(_row("5: deeper levels hold more position", f"{backbone}/{weights} ({selection})",
+                         f"mean SPC H,G: {_trend(values)}", all(step > 0 for step in steps)))
+    return pd.DataFrame(rows)
+
+
+def check_claim_6(readout_paddings: pd.DataFrame, backbone_rules: pd.DataFrame, natural_test: str) -> pd.DataFrame:
+    """Claim 6: zero padding is the source of position information.
+
+    Two parts, each on the mean SPC over H and G on the natural test set:
+
+    * removing the backbone's padding (rule ``none``) lowers it by at least :data:`MIN_GAIN`
+      compared with the same weights with zero padding (per backbone that can run unpadded);
+    * zero padding in the readout (1 and 2) raises it by at least :data:`MIN_GAIN` over
+      no readout padding, for the raw-pixel readout (backbone ``none``).
+
+    Parameters
+    ----------
+    readout_paddings : pandas.DataFrame
+        Summary with columns backbone, weights, readout_padding, test_set, pattern, spc.
+    backbone_rules : pandas.DataFrame
+        Summary with columns backbone, weights, padding, test_set, pattern, spc.
+    natural_test : str
+    """
+    rows = []
+    for (backbone, weights), part in backbone_rules.groupby(["backbone", "weights"], sort=False):
+        if "none" not in set(part["padding"]) or "zeros" not in set(part["padding"]):
+            continue
+        padded, unpadded = (_mean_spc(part, natural_test, padding=rule) for rule in ("zeros", "none"))
+        rows.append(_row("6: removing backbone padding cuts position", f"{backbone}/{weights}",
+                         f"mean SPC H,G zeros {padded:.3f} vs none {unpadded:.3f}", padded - unpadded >= MIN_GAIN))
+    pixels = readout_paddings[readout_paddings["backbone"] == "none"]
+    if len(pixels):
+        values = {p: _mean_spc(pixels, natural_test, readout_padding=p) for p in sorted(pixels["readout_padding"].unique())}
+        for padding in [p for p in values if p > 0]:
+            rows.append(_row("6: readout zero padding creates position", f"none/none, readout padding {padding}",
+                             f"mean SPC H,G by readout padding: {_trend(values)}",
+                             values[padding] - values[0] >= MIN_GAIN))
+    return pd.DataFrame(rows)
+
+
 def check_claim_7(saliency: pd.DataFrame, segmentation: pd.DataFrame) -> pd.DataFrame:
     """Claim 7: zero padding helps salient object detection and semantic segmentation from scratch.
 
