@@ -19,6 +19,10 @@ one concept of the study:
     per-image Spearman correlation and mean absolute error.
 ``probing``
     the probing protocol: features -> readouts over seeds -> tidy tables.
+``layerwise``
+    readout depth / kernel variants and one level at a time, with a channel control (notebook 03).
+``padding_study``
+    backbone padding rules, readout padding and the border analysis (notebook 04).
 ``report``
     tables, figures, plotting style and the paper's reference numbers.
 ``runner``
