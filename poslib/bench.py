@@ -81,7 +81,7 @@ def naive_workload(backbone_name: str, weights: str, images, readout_config) -> 
             order = np.random.default_rng(t).permutation(len(images.train))
             for start in range(0, len(order), readout_config.batch_size):
                 batch = images_to_tensor(images.train.images[np.sort(order[start:start + readout_config.batch_size])])
-                feature_batch = tapped_features(backbone, batch, 28)
+                feature_batch = tapped_features(backbone, batch, 28).clone()  # leave inference mode
                 passes += len(batch)
                 prediction = upsample(model(feature_batch), readout_config.target_size)
                 loss = ((prediction[:, 0] - targets[t]) ** 2).mean()
