@@ -38,7 +38,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .config import DOWNLOAD_ENV, ConfigError
+from .config import DOWNLOAD_ENV, ConfigError, check_choice
 from .padding import apply_padding, check_padding_rule
 
 
@@ -108,9 +108,7 @@ def check_backbone_name(name: str) -> str:
     ConfigError
         Naming the backbone and the registered ones.
     """
-    if name not in BACKBONES:
-        raise ConfigError(f"unknown backbone {name!r}; registered backbones are {sorted(BACKBONES)}")
-    return name
+    return check_choice(name, BACKBONES, "backbone")
 
 
 def build_backbone(name: str, weights: str = "imagenet", seed: int = 0, input_size: int = 224,
@@ -308,7 +306,7 @@ def build_resnet152(weights: str, seed: int, input_size: int, padding: str) -> T
 
     model = _seeded(seed, lambda: torchvision.models.resnet152(weights=None))
     identity = _load_weights(model, "resnet152", weights, seed,
-                             lambda: torchvision_imagenet_state(torchvision.models.ResNet152_Weights.IMAGENET1K_V2))
+                             lambda: torchvision_imagenet_state(torchvision.models.ResNet152_Weights.IMAGENET1K_V1))
     model.fc = nn.Identity()
     model = apply_padding(model, padding)
 
