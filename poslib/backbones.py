@@ -20,7 +20,8 @@ Registered backbones (``BACKBONES``):
 
 Weights: ``"imagenet"`` (torchvision's weights API and its local cache for VGG16 /
 ResNet-152; the packaged file for EfficientNet-Lite0), ``"random"`` (seeded
-initialisation, a control) or a path to a state dict. Inputs are RGB in [0, 1] with no
+initialisation, a control; BatchNorm statistics calibrated on a fixed batch of
+embedded photos, see :func:`calibrate_batchnorm`) or a path to a state dict. Inputs are RGB in [0, 1] with no
 mean/std normalisation, as in the paper's public code.
 
 Add a backbone by writing a builder ``(weights, seed, input_size, padding) -> TappedBackbone``
@@ -145,7 +146,49 @@ def build_backbone(name: str, weights: str = "imagenet", seed: int = 0, input_si
     backbone = BACKBONES[name](weights, seed, input_size, padding)
     if padding == "none":
         check_unpadded_input_size(backbone, input_size)
+    if weights == "random" and calibrate_batchnorm(backbone, input_size):
+        backbone.weights_id += ":bn-calibrated"
     return backbone
+
+
+#: Images used to set the BatchNorm statistics of randomly initialised backbones.
+CALIBRATION_IMAGES = 16
+
+
+def calibrate_batchnorm(backbone: TappedBackbone, input_size: int) -> bool:
+    """Give a randomly initialised backbone the BatchNorm statistics of real images.
+
+    A freshly initialised network in eval mode normalises with running mean 0 and variance
+    1, which its activations do not have: in a random ResNet-152 they grow through the
+    residual additions to ~1e8 by layer3 and overflow float16. A network at initialisation
+    that sees data in training mode normalises with the batch's statistics instead. We set
+    the running statistics to those of one fixed batch (:data:`CALIBRATION_IMAGES` crops of
+    the embedded training photos, seed 0, independent of any dataset), in a single forward
+    pass in training mode, so the backbone is a fixed, deterministic function afterwards.
+
+    Returns
+    -------
+    bool
+        True if the backbone has BatchNorm layers (and was calibrated).
+    """
+    from .data import embedded_image_set
+
+    norms = [m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return False
+    images = embedded_image_set("train", input_size, CALIBRATION_IMAGES, seed=0).images
+    batch = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255.0)
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average: after one batch, exactly its statistics
+        norm.train()
+    with torch.no_grad():
+        backbone(batch)
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    backbone.eval()
+    return True
 
 
 #: Why a backbone refuses a padding rule (shown in the error and in notebook 04).

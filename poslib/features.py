@@ -216,13 +216,23 @@ def extract_features(config: FeatureConfig, image_set: ImageSet, cache_root: Pat
         backbone = backbone.to(device)
         tmp = folder / f".features.{os.getpid()}.npy"
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(len(image_set), n_channels, size, size))
-        batches = range(0, len(image_set), batch_size)
-        for start in tqdm(batches, desc=f"features {config.label} on {image_set.name}", disable=not progress,
-                          leave=False):
-            images = images_to_tensor(image_set.images[start:start + batch_size]).to(device)
-            out[start:start + len(images)] = tapped_features(backbone, images, size).cpu().half().numpy()
-            FORWARD_PASSES[config.label] = FORWARD_PASSES.get(config.label, 0) + len(images)
-        out.flush()
+        try:
+            batches = range(0, len(image_set), batch_size)
+            for start in tqdm(batches, desc=f"features {config.label} on {image_set.name}", disable=not progress,
+                              leave=False):
+                images = images_to_tensor(image_set.images[start:start + batch_size]).to(device)
+                batch = tapped_features(backbone, images, size).cpu().half()
+                if not torch.isfinite(batch).all():
+                    raise ConfigError(f"backbone {config.label} produced non-finite features on {image_set.name} "
+                                      f"(images {start}..{start + len(images) - 1}): activations overflow float16. "
+                                      "Check the weights (a random init needs calibrated normalisation).")
+                out[start:start + len(images)] = batch.numpy()
+                FORWARD_PASSES[config.label] = FORWARD_PASSES.get(config.label, 0) + len(images)
+            out.flush()
+        except BaseException:
+            del out
+            tmp.unlink(missing_ok=True)
+            raise
         del out
         os.replace(tmp, folder / "features.npy")
         meta = {"format": CACHE_FORMAT_VERSION, "key": key, "poslib": __version__, "config": asdict(config),

@@ -76,3 +76,12 @@ def test_none_backbone_passes_pixels_through():
     assert torch.equal(backbone(x)[0], x)
     with pytest.raises(ConfigError):
         backbones.build_backbone("none", "imagenet")
+
+
+def test_random_batchnorm_networks_are_calibrated_and_stay_finite():
+    backbone = backbones.build_backbone("resnet152", "random", input_size=64)
+    assert backbone.weights_id == "random:seed=0:bn-calibrated"
+    with torch.no_grad():
+        taps = backbone(torch.rand(2, 3, 64, 64))
+    assert all(t.abs().max() < 6e4 for t in taps)  # fits float16, which an uncalibrated ResNet-152 does not
+    assert backbones.build_backbone("vgg16", "random", input_size=32).weights_id == "random:seed=0"  # no BN

@@ -77,3 +77,15 @@ def test_channel_index_selects_taps(tiny_set):
 def test_wrong_input_size_is_refused(tiny_set):
     with pytest.raises(ConfigError, match="input_size"):
         extract_features(FeatureConfig("none", "none", input_size=64), tiny_set, progress=False)
+
+
+def test_non_finite_features_stop_with_a_clear_error(tiny_set, monkeypatch):
+    from poslib import backbones
+
+    def overflowing(weights, seed, input_size, padding):
+        return backbones.TappedBackbone("overflow", "test", ["f1"], [3], lambda x: [x * 1e6], None)
+
+    monkeypatch.setitem(backbones.BACKBONES, "overflow", overflowing)
+    with pytest.raises(ConfigError, match="non-finite features"):
+        extract_features(FeatureConfig("overflow", "test", input_size=32, feature_size=8), tiny_set, progress=False)
+    assert not [p for p in features.cache_dir().rglob("*") if p.is_file()]  # nothing half-written
