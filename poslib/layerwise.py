@@ -29,7 +29,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, Profile
+from .config import ConfigError, Profile, check_choice
 from .probing import FeatureBundle, probe, readout_config_for
 from .readout import ReadoutConfig
 
@@ -67,10 +67,7 @@ def layerwise_settings(profile: Profile) -> dict:
     ConfigError
         If the profile has no entry in :data:`LAYERWISE_SETTINGS`.
     """
-    if profile.name not in LAYERWISE_SETTINGS:
-        raise ConfigError(f"no notebook-03 settings for profile {profile.name!r}; "
-                          f"known: {sorted(LAYERWISE_SETTINGS)}")
-    settings = dict(LAYERWISE_SETTINGS[profile.name])
+    settings = dict(LAYERWISE_SETTINGS[check_choice(profile.name, LAYERWISE_SETTINGS, "profile for notebook 03")])
     settings["epochs"] = settings["epochs"] or profile.epochs
     for key in ("readout_rows", "level_rows"):
         rows = settings[key] or profile.backbones

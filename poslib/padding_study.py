@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .backbones import WeightsNotFoundError
-from .config import ConfigError, Profile
+from .config import ConfigError, Profile, check_choice
 from .features import FeatureConfig
 from .patterns import PATTERN_NAMES, make_patterns
 from .probing import FeatureBundle, ProbeImages, ProbeResult, extract_bundle, probe, readout_config_for
@@ -67,10 +67,7 @@ def padding_study_settings(profile: Profile) -> dict:
     ConfigError
         If the profile has no entry in :data:`PADDING_STUDY_SETTINGS`.
     """
-    if profile.name not in PADDING_STUDY_SETTINGS:
-        raise ConfigError(f"no notebook-04 settings for profile {profile.name!r}; "
-                          f"known: {sorted(PADDING_STUDY_SETTINGS)}")
-    settings = dict(PADDING_STUDY_SETTINGS[profile.name])
+    settings = dict(PADDING_STUDY_SETTINGS[check_choice(profile.name, PADDING_STUDY_SETTINGS, "profile for notebook 04")])
     settings["epochs"] = settings["epochs"] or profile.epochs
     settings["readout_padding_rows"] = [tuple(r) for r in settings["readout_padding_rows"] or profile.backbones]
     settings["rule_rows"] = [tuple(r) for r in settings["rule_rows"] or profile.backbones if r[0] != "none"]
