@@ -157,7 +157,7 @@ def batch_order(n_items: int, batch_size: int, epochs: int, seed: int) -> list[n
 
 
 #: Features up to this size are held in RAM as float32 during training; larger ones as float16.
-FLOAT32_RAM_LIMIT = 3 * 2**30
+FLOAT32_RAM_LIMIT = 2 * 2**30
 #: Features larger than this stay memory-mapped on disk and are read batch by batch.
 IN_RAM_LIMIT = 12 * 2**30
 
@@ -197,8 +197,9 @@ def feature_tensor(features: np.ndarray, channels: np.ndarray | None = None):
     n_channels = features.shape[1] if channels is None else len(channels)
     if features.shape[0] * n_channels * np.prod(features.shape[2:]) * 2 > IN_RAM_LIMIT:
         return MappedFeatures(features, channels)
-    array = np.asarray(features) if channels is None else np.asarray(features[:, channels])
-    tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(0, 2, 3, 1))).permute(0, 3, 1, 2)
+    source = features if channels is None else features[:, channels]
+    # One copy out of the memory map, straight into channels-last order.
+    tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(source, 1, 3))).permute(0, 3, 1, 2)
     if tensor.numel() * 4 <= FLOAT32_RAM_LIMIT:
         tensor = tensor.float()
     return tensor
