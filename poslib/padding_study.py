@@ -286,7 +286,11 @@ def plot_border_errors(rings: pd.DataFrame, pattern_column: str = "pattern"):
     """
     import matplotlib.pyplot as plt
 
+    import seaborn as sns
+
     models = list(dict.fromkeys(rings["backbone"] + "/" + rings["weights"]))
+    rules = list(dict.fromkeys(rings["padding"]))
+    colours = dict(zip(rules, sns.color_palette(n_colors=len(rules))))  # one colour per rule in every panel
     patterns = list(dict.fromkeys(rings[pattern_column]))
     figure, axes = plt.subplots(len(models), len(patterns), figsize=(3.6 * len(patterns), 2.8 * len(models)),
                                 squeeze=False, sharex=True)
@@ -296,11 +300,12 @@ def plot_border_errors(rings: pd.DataFrame, pattern_column: str = "pattern"):
             part = rings[(rings["backbone"] + "/" + rings["weights"] == model) & (rings[pattern_column] == pattern)]
             for rule, line in part.groupby("padding", sort=False):
                 axis.errorbar(line["distance"], line["abs_error"], yerr=line.get("abs_error_std"), label=rule,
-                              capsize=2, marker="o", markersize=3)
+                              color=colours[rule], capsize=2, marker="o", markersize=3)
             axis.set_title(f"{model}, {pattern}", fontsize=9)
             axis.set_xlabel("distance to border (0 = border, 1 = centre)")
             axis.set_ylabel("abs. error")
-    axes[0][-1].legend(fontsize=7, title="padding", title_fontsize=7)
+    for row in axes:
+        row[-1].legend(fontsize=7, title="padding", title_fontsize=7)
     figure.tight_layout()
     return figure
 

@@ -168,9 +168,10 @@ def bar_plot(summary: pd.DataFrame, x: str, hue: str, value: str = "spc", title:
     """
     panels = [None] if col is None else list(dict.fromkeys(summary[col]))
     figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False, sharey=True)
+    hues = list(dict.fromkeys(summary[hue]))  # the same colour for a hue in every panel
     for axis, panel in zip(axes[0], panels):
         part = summary if panel is None else summary[summary[col] == panel]
-        xs, hues = list(dict.fromkeys(part[x])), list(dict.fromkeys(part[hue]))
+        xs = list(dict.fromkeys(part[x]))
         width = 0.8 / max(len(hues), 1)
         for h_index, h in enumerate(hues):
             rows = part[part[hue] == h].set_index(x).reindex(xs)
