@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from .backbones import TappedBackbone, build_backbone, check_backbone_name
 from .config import ConfigError, cache_dir, default_device
 from .data import ImageSet
 from .padding import check_padding_rule
+from .report import atomic_write_bytes
 
 #: Images run through each backbone configuration in this process (read by the benchmark).
 FORWARD_PASSES: dict[str, int] = {}
@@ -165,13 +165,6 @@ def _read_entry(folder: Path, key: str, n_images: int, n_channels: int, size: in
         return None
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(tmp, path)
-
-
 def extract_features(config: FeatureConfig, image_set: ImageSet, cache_root: Path | None = None,
                      device: torch.device | None = None, batch_size: int = 16,
                      backbone: TappedBackbone | None = None, progress: bool = True) -> FeatureSet:
@@ -239,7 +232,7 @@ def extract_features(config: FeatureConfig, image_set: ImageSet, cache_root: Pat
                 "weights_id": backbone.weights_id, "tap_names": backbone.tap_names,
                 "tap_channels": backbone.tap_channels, "image_set": image_set.describe(),
                 "forward_passes": len(image_set), "seconds": round(time.perf_counter() - started, 3)}
-        _atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))
+        atomic_write_bytes(folder / "meta.json", json.dumps(meta, indent=1).encode())
         array = np.load(folder / "features.npy", mmap_mode="r")
     meta = json.loads((folder / "meta.json").read_text())
     return FeatureSet(array=array, tap_names=backbone.tap_names, tap_channels=backbone.tap_channels,

@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = commands.add_parser("run", help="execute notebooks headless with papermill")
     run_parser.add_argument("--profile", default="default", help="smoke | default | paper")
     run_parser.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 01 02")
-    run_parser.add_argument("--data", help=f"dataset folder (default: $POSLIB_DATA, else the embedded default)")
+    run_parser.add_argument("--data", help="dataset folder (default: $POSLIB_DATA, else the embedded default)")
     run_parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder")
     run_parser.add_argument("-p", "--param", action="append", help="extra notebook parameter key=value (string)")
     run_parser.add_argument("--quiet", action="store_true", help="do not echo notebook output")

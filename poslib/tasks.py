@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .backbones import TappedBackbone, _seeded, file_sha256, load_state_dict_file, register_backbone
-from .config import ConfigError, cache_dir
+from .config import ConfigError, cache_dir, check_choice
 from .features import FeatureConfig
 from .data import (DatasetError, PairedSet, dataset_image_dir, find_pairs, load_paired_folder, resolve_data_root,
                    split_indices, subset_indices)
@@ -147,10 +147,7 @@ def task_settings(profile: str) -> TaskSettings:
     ConfigError
         For an unknown profile.
     """
-    try:
-        return TASK_SETTINGS[profile]
-    except KeyError:
-        raise ConfigError(f"unknown profile {profile!r} for notebook 05; choose one of {sorted(TASK_SETTINGS)}") from None
+    return TASK_SETTINGS[check_choice(profile, TASK_SETTINGS, "profile for notebook 05")]
 
 
 # ----------------------------------------------------------------------------- data
