@@ -1,32 +1,52 @@
 """poslib: how much position information do CNNs encode?
 
-A small library behind the numbered notebooks of this repository. Each module maps to
-one concept of the study:
+A small library behind the numbered notebooks of this repository; one module per concept:
 
+``config``
+    profiles (the one source of every notebook's run sizes), seeding, devices, progress
+    bars, folders and the names of things.
+``store``
+    atomic writes and content-keyed, checksummed cache entries (features and trained weights).
 ``patterns``
     the five position targets (H, V, G, HS, VS) and the synthetic inputs.
 ``data``
-    image folders, datasets under ``POSLIB_DATA`` and the embedded default.
+    image folders and paired (image, mask / label) folders, the data root, the embedded default.
+``task_data``
+    the saliency (ECSSD, SOD) and segmentation (CamVid) data of notebook 05.
+``scenes``
+    generated saliency / segmentation scenes (notebook 05 without datasets).
 ``backbones``
-    frozen CNNs with multi-level taps f1..f5 and their weights.
+    frozen CNNs with multi-level taps f1..f5, their weights, and the backbone registry.
 ``padding``
-    one function that changes the padding rule of every convolution of a model.
+    the padding rules and the one function that changes a model's padding.
+``segnet``
+    notebook 05's encoder-decoder, and its encoder registered as the backbone ``vggsmall``.
 ``features``
     run a frozen backbone once per image and configuration; cache the taps on disk.
 ``readout``
     the PosENet readout, five targets trained in one pass.
+``training``
+    training the task networks from scratch, their weight cache, predictions and scores.
 ``metrics``
-    per-image Spearman correlation and mean absolute error.
+    SPC / MAE per image, F-measure and MAE for saliency, confusion matrix and IoU.
 ``probing``
-    the probing protocol: features -> readouts over seeds -> tidy tables.
-``layerwise``
-    readout depth / kernel variants and one level at a time, with a channel control (notebook 03).
-``padding_study``
-    backbone padding rules, readout padding and the border analysis (notebook 04).
+    the probing protocol: features -> readouts over seeds -> tidy tables; the one row
+    runner with typed skip records; the one aggregation over seeds.
+``experiments``
+    one module per further question: ``layerwise`` (nb03), ``padding_study`` (nb04),
+    ``frame_shift`` and ``task_probing`` (nb05).
+``reference``
+    the paper's numbers and the one join of measured rows with them.
+``claims``
+    the paper's claims checked against measured tables; every threshold lives here.
 ``report``
-    tables, figures, plotting style and the paper's reference numbers.
+    tables, figures, plotting style and provenance of one notebook run.
+``notebook``
+    the one setup call of every notebook and its closing verdict cell.
 ``runner``
     the papermill driver and the generated results index.
+``bench``
+    the benchmark of the cached design.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

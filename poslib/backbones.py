@@ -15,8 +15,12 @@ Registered backbones (``BACKBONES``):
     each resolution: blocks 0, 2, 4, 10, 15 (16/24/40/112/320 channels at strides
     2/4/8/16/32). Its convolutions use TF-style "same" padding, which pads stride-2 layers
     on the right and bottom only.
-``none``
-    no network: the readout sees the raw RGB pixels (the paper's "PosENet" row).
+``pixels``
+    no network: the readout sees the raw RGB pixels (the paper's "PosENet" row; the old
+    name ``none`` is accepted as an alias).
+``vggsmall``
+    the encoder of notebook 05's task networks (:mod:`poslib.segnet`, registered there;
+    :func:`check_backbone_name` imports it on first use, so no import order matters).
 
 Weights: ``"imagenet"`` (torchvision's weights API and its local cache for VGG16 /
 ResNet-152; the packaged file for EfficientNet-Lite0), ``"random"`` (seeded
@@ -38,12 +42,16 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .config import DOWNLOAD_ENV, ConfigError, check_choice
+from .config import DOWNLOAD_ENV, RAW_PIXELS, ConfigError, check_choice
 from .padding import apply_padding, check_padding_rule
 
 
 class WeightsNotFoundError(FileNotFoundError):
     """Pretrained weights are not on this machine; the message says where to put them."""
+
+
+class UnsupportedPaddingError(ConfigError):
+    """A backbone cannot run under a padding rule (at this input size); the message says why."""
 
 
 class TappedBackbone(nn.Module):
@@ -100,15 +108,25 @@ def register_backbone(name: str, padding_rules: tuple[str, ...] | None = None):
     return decorate
 
 
+#: Old spellings of backbone names still accepted.
+BACKBONE_ALIASES = {"none": RAW_PIXELS}
+#: Modules that register more backbones; imported on first lookup.
+BACKBONE_MODULES = ("poslib.segnet",)
+
+
 def check_backbone_name(name: str) -> str:
-    """Validate a backbone name.
+    """Validate a backbone name and return its canonical spelling.
 
     Raises
     ------
     ConfigError
         Naming the backbone and the registered ones.
     """
-    return check_choice(name, BACKBONES, "backbone")
+    import importlib
+
+    for module in BACKBONE_MODULES:
+        importlib.import_module(module)
+    return check_choice(BACKBONE_ALIASES.get(name, name), BACKBONES, "backbone")
 
 
 def build_backbone(name: str, weights: str = "imagenet", seed: int = 0, input_size: int = 224,
@@ -131,19 +149,20 @@ def build_backbone(name: str, weights: str = "imagenet", seed: int = 0, input_si
     Raises
     ------
     ConfigError
-        Unknown backbone, or a padding rule the backbone does not support.
+        Unknown backbone or padding rule.
+    UnsupportedPaddingError
+        A padding rule the backbone does not support (or not at this input size).
     WeightsNotFoundError
         Pretrained weights missing offline; the message says where to put the file.
     """
-    check_backbone_name(name)
-    check_padding_rule(padding)
+    name, padding = check_backbone_name(name), check_padding_rule(padding)
     allowed = SUPPORTED_PADDING.get(name)
     if allowed is not None and padding not in allowed:
         why = UNSUPPORTED_PADDING_REASONS.get((name, padding), "")
-        raise ConfigError(f"backbone {name!r} does not support padding rule {padding!r} (supported: {list(allowed)})"
-                          + (f": {why}" if why else ""))
+        raise UnsupportedPaddingError(f"backbone {name!r} does not support padding rule {padding!r} "
+                                      f"(supported: {list(allowed)})" + (f": {why}" if why else ""))
     backbone = BACKBONES[name](weights, seed, input_size, padding)
-    if padding == "none":
+    if padding == "valid":
         check_unpadded_input_size(backbone, input_size)
     if weights == "random" and calibrate_batchnorm(backbone, input_size):
         backbone.weights_id += ":bn-calibrated"
@@ -192,17 +211,17 @@ def calibrate_batchnorm(backbone: TappedBackbone, input_size: int) -> bool:
 
 #: Why a backbone refuses a padding rule (shown in the error and in notebook 04).
 UNSUPPORTED_PADDING_REASONS: dict[tuple[str, str], str] = {
-    ("resnet152", "none"): (
+    ("resnet152", "valid"): (
         "without padding every 3x3 convolution removes a 2-pixel frame, so the residual branch no longer "
         "matches the identity branch; cropping the identity branch to the residual branch's size fixes the "
         "shapes but not the size: at a 224 input the maps are 10x10 after layer2 and layer3's 36 blocks "
         "(4x4 after its stride-2 block, then -2 per block) shrink them to nothing. Circular padding, which "
         "keeps the shapes and never shows a border, stands in for it"),
-    ("efficientnet-lite0", "none"): (
+    ("efficientnet-lite0", "valid"): (
         "without its TF-style 'same' padding the depthwise 3x3/5x5 convolutions shrink the maps so fast that "
         "at a 224 input the stage with stride 16 gets 5x5 maps and its 5x5 blocks reduce them to nothing, and "
         "the skip connections no longer match; circular padding stands in for it"),
-    ("none", "none"): "backbone 'none' has no convolution to change",
+    (RAW_PIXELS, "valid"): "the raw-pixel backbone has no convolution to change",
 }
 
 
@@ -211,7 +230,7 @@ def check_unpadded_input_size(backbone: TappedBackbone, input_size: int) -> None
 
     Raises
     ------
-    ConfigError
+    UnsupportedPaddingError
         If the feature maps shrink to nothing at ``input_size`` (say which size is needed).
     """
     try:
@@ -221,7 +240,7 @@ def check_unpadded_input_size(backbone: TappedBackbone, input_size: int) -> None
     except RuntimeError as error:
         empty = [f"(forward pass failed: {str(error).splitlines()[0]})"]
     if empty:
-        raise ConfigError(f"{backbone.name} without padding cannot run at input size {input_size}: the feature "
+        raise UnsupportedPaddingError(f"{backbone.name} without padding cannot run at input size {input_size}: the feature "
                           f"maps shrink to nothing at {empty}; use a larger input")
 
 
@@ -304,11 +323,14 @@ def _load_weights(model: nn.Module, name: str, weights: str, seed: int,
     return identity
 
 
-def _seeded(seed: int, make: Callable[[], nn.Module]) -> nn.Module:
+def seeded(seed: int, make: Callable[[], nn.Module]) -> nn.Module:
     """Build a model under a fixed torch seed, restoring the global RNG afterwards."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return make()
+
+
+_seeded = seeded  # old private name, kept for code written against it
 
 
 # ----------------------------------------------------------------------------- VGG16
@@ -346,7 +368,7 @@ def build_resnet152(weights: str, seed: int, input_size: int, padding: str) -> T
     """ResNet-152 with taps stem, layer1..layer4 (see the module docstring)."""
     import torchvision
 
-    model = _seeded(seed, lambda: torchvision.models.resnet152(weights=None))
+    model = seeded(seed, lambda: torchvision.models.resnet152(weights=None))
     identity = _load_weights(model, "resnet152", weights, seed,
                              lambda: torchvision_imagenet_state(torchvision.models.ResNet152_Weights.IMAGENET1K_V1))
     model.fc = nn.Identity()
@@ -388,7 +410,7 @@ def build_efficientnet_lite0(weights: str, seed: int, input_size: int, padding: 
     """EfficientNet-Lite0 with taps at blocks 0, 2, 4, 10, 15 (see the module docstring)."""
     from efficientnet_lite_pytorch import EfficientNet
 
-    model = _seeded(seed, lambda: EfficientNet.from_name("efficientnet-lite0", image_size=input_size))
+    model = seeded(seed, lambda: EfficientNet.from_name("efficientnet-lite0", image_size=input_size))
     identity = _load_weights(model, "efficientnet-lite0", weights, seed, efficientnet_lite0_imagenet_state)
     model = apply_padding(model, padding)
     blocks = model._blocks
@@ -410,9 +432,9 @@ def build_efficientnet_lite0(weights: str, seed: int, input_size: int, padding: 
 # ----------------------------------------------------------------------------- none
 
 
-@register_backbone("none", padding_rules=("zeros",))
+@register_backbone(RAW_PIXELS, padding_rules=("zeros",))
 def build_pixels(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
     """No network: the single tap is the RGB image itself."""
     if weights not in ("none", "random", ""):
-        raise ConfigError(f"backbone 'none' has no weights; got weights={weights!r} (use 'none')")
-    return TappedBackbone("none", "none", ["pixels"], [3], lambda x: [x], None)
+        raise ConfigError(f"backbone {RAW_PIXELS!r} has no weights; got weights={weights!r} (use 'none')")
+    return TappedBackbone(RAW_PIXELS, "none", ["pixels"], [3], lambda x: [x], None)

@@ -6,6 +6,8 @@ not from prose, whether a claim holds here.
 
 Thresholds (SPC on the natural test set unless stated):
 
+* positive control (notebook 01): ``SPC > CONTROL_MIN_SPC`` for H, V and G on pure
+  coordinate channels;
 * "no position information": ``|SPC| < NO_INFO_MAX`` for H, V and G;
 * "recovers position": ``SPC > RECOVERS_MIN`` for H, V and G;
 * "stripes are harder": mean SPC over HS, VS below the mean over H, V, G.
@@ -15,8 +17,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .config import RAW_PIXELS
+
 NO_INFO_MAX = 0.2
 RECOVERS_MIN = 0.5
+CONTROL_MIN_SPC = 0.95
 EASY_PATTERNS = ("H", "V", "G")
 STRIPE_PATTERNS = ("HS", "VS")
 
@@ -51,7 +56,7 @@ def check_claims_1_to_3(summary: pd.DataFrame, natural_test: str) -> pd.DataFram
     for (backbone, weights), part in summary.groupby(["backbone", "weights"], sort=False):
         subject = f"{backbone}/{weights}"
         natural = _spc(part, EASY_PATTERNS, test_set=natural_test)
-        if backbone == "none":
+        if backbone == RAW_PIXELS:
             rows.append(_row("1: no backbone, no position", subject,
                              ", ".join(f"{p} {v:+.3f}" for p, v in natural.items()),
                              (natural.abs() < NO_INFO_MAX).all()))
@@ -68,12 +73,38 @@ def check_claims_1_to_3(summary: pd.DataFrame, natural_test: str) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def check_controls(positive: pd.DataFrame, negative: pd.DataFrame) -> pd.DataFrame:
+    """Notebook 01's controls on H, V and G: coordinates must give SPC > :data:`CONTROL_MIN_SPC`,
+    raw pixels of natural images ``|SPC| <`` :data:`NO_INFO_MAX`.
+
+    Parameters
+    ----------
+    positive, negative : pandas.DataFrame
+        Columns control, pattern, spc, mae.
+    """
+    checks = pd.concat([
+        positive.assign(expected=f"SPC > {CONTROL_MIN_SPC}", holds=positive["spc"] > CONTROL_MIN_SPC),
+        negative.assign(expected=f"|SPC| < {NO_INFO_MAX}", holds=negative["spc"].abs() < NO_INFO_MAX),
+    ])[["control", "pattern", "spc", "mae", "expected", "holds"]]
+    return checks[checks["pattern"].isin(EASY_PATTERNS)].reset_index(drop=True)
+
+
 def verdict(checks: pd.DataFrame) -> pd.DataFrame:
     """One line per claim: how many of its checks hold."""
     grouped = checks.groupby("claim", sort=False)["holds"]
     return pd.DataFrame({"checks": grouped.size(), "hold": grouped.sum()}).reset_index().assign(
         verdict=lambda f: ["holds" if h == n else ("does not hold" if h == 0 else "holds partly")
                            for h, n in zip(f["hold"], f["checks"])])
+
+
+def summary_lines(checks: pd.DataFrame) -> list[str]:
+    """Markdown lines: each claim's verdict, then every check that does not hold with its evidence."""
+    lines = [f"- **Claim {row.claim}**: {row.verdict} ({row.hold} of {row.checks} checks)."
+             for row in verdict(checks).itertuples()]
+    failed = checks[~checks["holds"]]
+    if len(failed):
+        lines.append("- Where it does not hold: " + "; ".join(f"{r.subject} ({r.evidence})" for r in failed.itertuples()))
+    return lines
 
 
 # ----------------------------------------------------------------------------- claims 4-6 (notebooks 03, 04)
@@ -143,10 +174,10 @@ def check_claim_6(readout_paddings: pd.DataFrame, backbone_rules: pd.DataFrame, 
 
     Two parts, each on the mean SPC over H and G on the natural test set:
 
-    * removing the backbone's padding (rule ``none``) lowers it by at least :data:`MIN_GAIN`
+    * removing the backbone's padding (rule ``valid``) lowers it by at least :data:`MIN_GAIN`
       compared with the same weights with zero padding (per backbone that can run unpadded);
     * zero padding in the readout (1 and 2) raises it by at least :data:`MIN_GAIN` over
-      no readout padding, for the raw-pixel readout (backbone ``none``).
+      no readout padding, for the raw-pixel readout (backbone ``pixels``).
 
     Parameters
     ----------
@@ -158,16 +189,16 @@ def check_claim_6(readout_paddings: pd.DataFrame, backbone_rules: pd.DataFrame, 
     """
     rows = []
     for (backbone, weights), part in backbone_rules.groupby(["backbone", "weights"], sort=False):
-        if "none" not in set(part["padding"]) or "zeros" not in set(part["padding"]):
+        if "valid" not in set(part["padding"]) or "zeros" not in set(part["padding"]):
             continue
-        padded, unpadded = (_mean_spc(part, natural_test, padding=rule) for rule in ("zeros", "none"))
+        padded, unpadded = (_mean_spc(part, natural_test, padding=rule) for rule in ("zeros", "valid"))
         rows.append(_row("6: removing backbone padding cuts position", f"{backbone}/{weights}",
-                         f"mean SPC H,G zeros {padded:.3f} vs none {unpadded:.3f}", padded - unpadded >= MIN_GAIN))
-    pixels = readout_paddings[readout_paddings["backbone"] == "none"]
+                         f"mean SPC H,G zeros {padded:.3f} vs valid {unpadded:.3f}", padded - unpadded >= MIN_GAIN))
+    pixels = readout_paddings[readout_paddings["backbone"] == RAW_PIXELS]
     if len(pixels):
         values = {p: _mean_spc(pixels, natural_test, readout_padding=p) for p in sorted(pixels["readout_padding"].unique())}
         for padding in [p for p in values if p > 0]:
-            rows.append(_row("6: readout zero padding creates position", f"none/none, readout padding {padding}",
+            rows.append(_row("6: readout zero padding creates position", f"{RAW_PIXELS}/none, readout padding {padding}",
                              f"mean SPC H,G by readout padding: {_trend(values)}",
                              values[padding] - values[0] >= MIN_GAIN))
     return pd.DataFrame(rows)
@@ -189,18 +220,18 @@ def check_claim_7(saliency: pd.DataFrame, segmentation: pd.DataFrame) -> pd.Data
     rows = []
     for test_set, part in saliency.groupby("test_set", sort=False):
         by = part.set_index("padding")
-        if not {"zeros", "none"} <= set(by.index):
+        if not {"zeros", "valid"} <= set(by.index):
             continue
-        z, n = by.loc["zeros"], by.loc["none"]
+        z, n = by.loc["zeros"], by.loc["valid"]
         rows.append(_row("7: zero padding helps SOD / segmentation", f"saliency on {test_set}",
                          f"max F {z['max_f']:.3f} vs {n['max_f']:.3f} without padding; MAE {z['mae']:.3f} vs {n['mae']:.3f}",
                          z["max_f"] > n["max_f"] and z["mae"] < n["mae"]))
     miou = segmentation[segmentation["metric"] == "miou"]
     for test_set, part in miou.groupby("test_set", sort=False):
         by = part.set_index("padding")["value"]
-        if {"zeros", "none"} <= set(by.index):
+        if {"zeros", "valid"} <= set(by.index):
             rows.append(_row("7: zero padding helps SOD / segmentation", f"segmentation on {test_set}",
-                             f"mIoU {by['zeros']:.3f} vs {by['none']:.3f} without padding", by["zeros"] > by["none"]))
+                             f"mIoU {by['zeros']:.3f} vs {by['valid']:.3f} without padding", by["zeros"] > by["valid"]))
     return pd.DataFrame(rows)
 
 
@@ -249,9 +280,9 @@ def check_claim_9(crop_summary: pd.DataFrame) -> pd.DataFrame:
         rows.append(_row("9: saliency output shifts with the frame", f"zeros, {test_set}, cut {fraction:.2f}",
                          f"toward centre {z['toward_centre']:+.4f} +- {z['toward_centre_sem']:.4f} (sem) of the width",
                          z["toward_centre"] - 2 * z["toward_centre_sem"] > 0))
-        if "none" in by.index:
-            n = by.loc["none"]
-            rows.append(_row("9: saliency output shifts with the frame", f"zeros vs none, {test_set}, cut {fraction:.2f}",
+        if "valid" in by.index:
+            n = by.loc["valid"]
+            rows.append(_row("9: saliency output shifts with the frame", f"zeros vs valid, {test_set}, cut {fraction:.2f}",
                              f"toward centre {z['toward_centre']:+.4f} with vs {n['toward_centre']:+.4f} without padding",
                              z["toward_centre"] > n["toward_centre"]))
     return pd.DataFrame(rows)

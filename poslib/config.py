@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +42,146 @@ def check_choice(value: str, valid, what: str) -> str:
     return value
 
 
+#: The raw-pixel "backbone" (the paper's PosENet row): the readout sees the RGB image itself.
+RAW_PIXELS = "pixels"
+#: Backbone rows of the paper's Table 1 (``(backbone, weights)``); ImageNet rows run when their weights are here.
+TABLE1_ROWS = (
+    (RAW_PIXELS, "none"),
+    ("vgg16", "random"),
+    ("resnet152", "random"),
+    ("efficientnet-lite0", "imagenet"),
+    ("vgg16", "imagenet"),
+    ("resnet152", "imagenet"),
+)
+
+
+@dataclass(frozen=True)
+class LayerwiseSettings:
+    """Notebook 03 (readout depth and kernel, one level at a time).
+
+    ``None`` means "as the profile's Table-1 settings" (its epochs, its backbone rows).
+
+    Parameters
+    ----------
+    epochs : int or None
+        Readout training epochs.
+    seeds : tuple of int or None
+        Readout seeds.
+    depths, kernel_sizes : tuple of int
+        Table 2's readout depths (3x3 kernel) and kernel sizes (one layer).
+    hidden_channels : int or None
+        Hidden width per target of deeper readouts (None: the input width, as the paper).
+    readout_rows, level_rows : tuple of (str, str) or None
+        Backbone rows of Table 2 and of Table 3 (the raw-pixel row never has levels).
+    channels_per_level : int or None
+        Channels of the controlled comparison (None: the smallest level's count).
+    channel_draws : int
+        Random channel subsets per level.
+    train_images : int or None
+        Readouts train on the first this many cached training images (None: all).
+    """
+
+    epochs: int | None = None
+    seeds: tuple[int, ...] | None = None
+    depths: tuple[int, ...] = (1, 2, 3)
+    kernel_sizes: tuple[int, ...] = (1, 3, 5, 7)
+    hidden_channels: int | None = None
+    readout_rows: tuple[tuple[str, str], ...] | None = None
+    level_rows: tuple[tuple[str, str], ...] | None = None
+    channels_per_level: int | None = None
+    channel_draws: int = 3
+    train_images: int | None = None
+
+
+@dataclass(frozen=True)
+class PaddingStudySettings:
+    """Notebook 04 (readout padding, backbone padding rules, border analysis).
+
+    ``None`` means "as the profile's Table-1 settings".
+
+    Parameters
+    ----------
+    epochs : int or None
+        Readout training epochs.
+    seeds : tuple of int or None
+        Readout seeds.
+    readout_paddings : tuple of int
+        Zero padding of the one-layer readout (Table 4, upper half).
+    readout_padding_rows, rule_rows : tuple of (str, str) or None
+        Backbone rows for the readout-padding and the padding-rule comparisons.
+    rules : tuple of str
+        Backbone padding rules (:data:`poslib.padding.PADDING_RULES`).
+    border_bins : int
+        Rings between border and centre in the border analysis.
+    side_band : float
+        Relative width of the band along each side for the side errors.
+    train_images : int or None
+        Every configuration uses the first this many training images (None: all).
+    """
+
+    epochs: int | None = None
+    seeds: tuple[int, ...] | None = None
+    readout_paddings: tuple[int, ...] = (0, 1, 2)
+    readout_padding_rows: tuple[tuple[str, str], ...] | None = None
+    rule_rows: tuple[tuple[str, str], ...] | None = None
+    rules: tuple[str, ...] = ("zeros", "valid", "reflect", "replicate", "circular")
+    border_bins: int = 16
+    side_band: float = 0.1
+    train_images: int | None = None
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Notebook 05 (saliency and segmentation networks trained from scratch).
+
+    Parameters
+    ----------
+    saliency_size : int
+        Square input side of the saliency models.
+    saliency_train, saliency_test, sod_test : int
+        Training images (of the ECSSD training split), held-out ECSSD test images and SOD
+        test images; 0 keeps all. Embedded scenes: the same counts are generated.
+    saliency_epochs : int
+    segmentation_size : (int, int)
+        (height, width) of the CamVid input (the originals are 360 x 480).
+    segmentation_train, segmentation_test : int
+        CamVid train / test images (0: all 367 / 233).
+    segmentation_epochs : int
+    batch_size : int
+    padding_rules : tuple of str
+        Encoder padding rules trained for each task (the first is the reference, ``zeros``).
+    crop_fractions : tuple of float
+        Fractions of the width cut away on the right for the frame-shift measurement.
+    probe_seeds : tuple of int
+        Readout seeds of the Table-6 probing.
+    probe_padding_rules : tuple of str
+        Which trained encoders (by padding rule) Table 6 probes.
+    """
+
+    saliency_size: int = 128
+    saliency_train: int = 0
+    saliency_test: int = 0
+    sod_test: int = 0
+    saliency_epochs: int = 8
+    segmentation_size: tuple[int, int] = (120, 160)
+    segmentation_train: int = 0
+    segmentation_test: int = 0
+    segmentation_epochs: int = 12
+    batch_size: int = 16
+    padding_rules: tuple[str, ...] = ("zeros", "valid", "reflect")
+    crop_fractions: tuple[float, ...] = (0.1, 0.2, 0.25)
+    probe_seeds: tuple[int, ...] = (0,)
+    probe_padding_rules: tuple[str, ...] = ("zeros",)
+
+
 @dataclass(frozen=True)
 class Profile:
-    """Size of a run.
+    """Size of a run: the single source of every notebook's run sizes.
+
+    The top-level fields are notebook 02's (the paper's Table 1) and the defaults of the
+    later notebooks; :attr:`layerwise`, :attr:`padding_study` and :attr:`tasks` hold the
+    sections of notebooks 03, 04 and 05. After construction every ``None`` in a section
+    that means "as Table 1" is filled in, so notebooks read concrete values.
 
     Parameters
     ----------
@@ -64,6 +201,8 @@ class Profile:
         Side of the square network input (the paper: 224).
     batch_size : int
         Readout mini-batch size (the paper's code: 32).
+    layerwise, padding_study, tasks :
+        Sections of notebooks 03, 04, 05.
     """
 
     name: str
@@ -74,35 +213,67 @@ class Profile:
     backbones: tuple[tuple[str, str], ...]
     input_size: int = 224
     batch_size: int = 32
-    extras: dict = field(default_factory=dict, compare=False, hash=False)
+    layerwise: LayerwiseSettings = field(default_factory=LayerwiseSettings)
+    padding_study: PaddingStudySettings = field(default_factory=PaddingStudySettings)
+    tasks: TaskSettings = field(default_factory=TaskSettings)
+
+    def __post_init__(self):
+        network_rows = tuple(tuple(row) for row in self.backbones if row[0] != RAW_PIXELS)
+        all_rows = tuple(tuple(row) for row in self.backbones)
+        layerwise = replace(self.layerwise, epochs=self.layerwise.epochs or self.epochs,
+                            seeds=self.layerwise.seeds or self.readout_seeds,
+                            readout_rows=self.layerwise.readout_rows or all_rows,
+                            level_rows=tuple(r for r in self.layerwise.level_rows or network_rows if r[0] != RAW_PIXELS))
+        study = replace(self.padding_study, epochs=self.padding_study.epochs or self.epochs,
+                        seeds=self.padding_study.seeds or self.readout_seeds,
+                        readout_padding_rows=self.padding_study.readout_padding_rows or all_rows,
+                        rule_rows=tuple(r for r in self.padding_study.rule_rows or network_rows if r[0] != RAW_PIXELS))
+        object.__setattr__(self, "layerwise", layerwise)
+        object.__setattr__(self, "padding_study", study)
 
     def as_dict(self) -> dict:
         """Plain-dict view, for provenance records."""
         return asdict(self)
 
 
-_TABLE1_ROWS = (
-    ("none", "none"),
-    ("vgg16", "random"),
-    ("resnet152", "random"),
-    ("efficientnet-lite0", "imagenet"),
-    ("vgg16", "imagenet"),
-    ("resnet152", "imagenet"),
-)
-
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", n_train=24, n_test=8, epochs=4, readout_seeds=(0,),
-        backbones=(("none", "none"), ("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
+        backbones=((RAW_PIXELS, "none"), ("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
         input_size=112, batch_size=8,
+        layerwise=LayerwiseSettings(hidden_channels=4, readout_rows=((RAW_PIXELS, "none"),),
+                                    level_rows=(("vgg16", "random"),), channel_draws=1),
+        padding_study=PaddingStudySettings(
+            readout_padding_rows=((RAW_PIXELS, "none"), ("vgg16", "random")),
+            rule_rows=(("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
+            rules=("zeros", "valid", "circular"), border_bins=8),
+        tasks=TaskSettings(saliency_size=112, saliency_train=16, saliency_test=8, sod_test=8, saliency_epochs=2,
+                           segmentation_size=(96, 128), segmentation_train=16, segmentation_test=8,
+                           segmentation_epochs=2, batch_size=8, padding_rules=("zeros", "valid"),
+                           crop_fractions=(0.15,)),
     ),
+    # 03/04: 10 epochs on the first 200 training images, ResNet-152 (2.5x VGG16's cost) left
+    # to the paper profile, so that notebooks 03 and 04 fit 30 minutes on 2 CPU cores.
     "default": Profile(
         name="default", n_train=400, n_test=100, epochs=20, readout_seeds=(0, 1, 2),
-        backbones=_TABLE1_ROWS,
+        backbones=TABLE1_ROWS,
+        layerwise=LayerwiseSettings(
+            epochs=10, hidden_channels=4, train_images=200,
+            readout_rows=((RAW_PIXELS, "none"), ("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
+            level_rows=(("vgg16", "random"), ("efficientnet-lite0", "imagenet"))),
+        padding_study=PaddingStudySettings(
+            epochs=10, train_images=200,
+            readout_padding_rows=((RAW_PIXELS, "none"), ("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
+            rule_rows=(("vgg16", "random"), ("efficientnet-lite0", "imagenet"))),
+        tasks=TaskSettings(saliency_train=600),
     ),
     "paper": Profile(
         name="paper", n_train=0, n_test=0, epochs=15, readout_seeds=(0, 1, 2),
-        backbones=_TABLE1_ROWS,
+        backbones=TABLE1_ROWS,
+        layerwise=LayerwiseSettings(channel_draws=5),
+        tasks=TaskSettings(saliency_size=224, saliency_epochs=30, segmentation_size=(360, 480),
+                           segmentation_epochs=60, crop_fractions=(0.1, 0.2, 0.3, 0.4), probe_seeds=(0, 1, 2),
+                           probe_padding_rules=("zeros", "valid")),
     ),
 }
 
@@ -116,6 +287,31 @@ def get_profile(name: str) -> Profile:
         If no such profile exists.
     """
     return PROFILES[check_choice(name, PROFILES, "profile (set it in the parameters cell or with --profile)")]
+
+
+def parse_backbone_rows(text: str, default: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """``"pixels:none,vgg16:random"`` -> ``[("pixels", "none"), ("vgg16", "random")]`` ("" -> ``default``).
+
+    Examples
+    --------
+    >>> parse_backbone_rows("vgg16:random, pixels:none", ())
+    [('vgg16', 'random'), ('pixels', 'none')]
+
+    Raises
+    ------
+    ConfigError
+        For an item that is not ``backbone:weights``.
+    """
+    if not text.strip():
+        return [tuple(row) for row in default]
+    rows = []
+    for item in text.split(","):
+        backbone, sep, weights = item.strip().partition(":")
+        if not sep or not backbone or not weights:
+            raise ConfigError(f"backbones setting {text!r}: item {item.strip()!r} is not 'backbone:weights' "
+                              "(e.g. 'pixels:none,vgg16:random,efficientnet-lite0:imagenet')")
+        rows.append((backbone, weights))
+    return rows
 
 
 def seed_everything(seed: int) -> None:
@@ -137,6 +333,39 @@ def seed_everything(seed: int) -> None:
 def default_device() -> torch.device:
     """CUDA when present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+#: Environment variable that turns progress bars off (the driver sets it for headless runs).
+PROGRESS_ENV = "POSLIB_PROGRESS"
+
+
+def progress_bar(iterable, description: str, enabled: bool = True, total: int | None = None):
+    """A progress bar over ``iterable``: a widget in JupyterLab, text in a terminal.
+
+    Bars are off when ``enabled`` is False or ``$POSLIB_PROGRESS`` is ``0`` (as in headless
+    runs by the driver, so executed notebooks hold no progress-bar text). They vanish
+    when done (``leave=False``).
+    """
+    from tqdm.auto import tqdm
+
+    disable = not enabled or os.environ.get(PROGRESS_ENV) == "0"
+    return tqdm(iterable, desc=description, total=total, disable=disable, leave=False)
+
+
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to the repository root (``../data/ECSSD/images``): how paths are recorded.
+
+    Rendered results and provenance never hold absolute local paths; a relative path still
+    says where the data was, on this machine, for whoever reproduces the run beside it.
+    """
+    return os.path.relpath(Path(path).expanduser().resolve(), REPO_ROOT)
+
+
+def portable_text(text: str) -> str:
+    """``text`` with the repository root written as ``.`` and the home folder as ``~`` (for messages kept in results)."""
+    for folder, short in ((str(REPO_ROOT), "."), (str(Path.home()), "~")):
+        text = text.replace(folder, short)
+    return text
 
 
 def cache_dir() -> Path:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .config import DATA_ENV, ConfigError
+from .config import DATA_ENV, REPO_ROOT, ConfigError, repo_relative
 from .patterns import SYNTHETIC_NAMES, synthetic_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -213,7 +213,7 @@ def load_image_folder(folder: str | Path, size: int, limit: int = 0, name: str |
     images = np.stack([resize_rgb(load_rgb(f), size) for f in files])
     default_name = folder.parent.name if folder.name == "images" else folder.name
     return ImageSet(name=name or default_name, images=images, ids=[f.stem for f in files],
-                    source=str(folder), kind="dataset")
+                    source=repo_relative(folder), kind="dataset")
 
 
 # ----------------------------------------------------------------------------- data root
@@ -221,6 +221,9 @@ def load_image_folder(folder: str | Path, size: int, limit: int = 0, name: str |
 
 def resolve_data_root(data_root: str | Path | None = None) -> Path | None:
     """The datasets folder: ``data_root`` if given, else ``$POSLIB_DATA``, else None.
+
+    A relative path is taken relative to the repository root (so the driver can pass
+    ``../data`` and recorded parameters hold no absolute path).
 
     Raises
     ------
@@ -232,7 +235,8 @@ def resolve_data_root(data_root: str | Path | None = None) -> Path | None:
         data_root, origin = os.environ.get(DATA_ENV, ""), f"environment variable {DATA_ENV}"
     if not data_root:
         return None
-    root = Path(data_root).expanduser().resolve()
+    root = Path(data_root).expanduser()
+    root = (root if root.is_absolute() else REPO_ROOT / root).resolve()
     if not root.is_dir():
         raise DatasetError(f"data folder {root} (from the {origin}) does not exist. "
                            f"Create it with the layout in README.md, or unset it to use the embedded default.")
@@ -499,4 +503,4 @@ def load_paired_folder(image_dir: str | Path, target_dir: str | Path, size_hw: t
     folder = Path(image_dir)
     default_name = folder.parent.name if folder.name == "images" else folder.name
     return PairedSet(name or default_name, np.stack(images), np.stack(targets), [p.stem for p, _ in pairs],
-                     str(folder), "dataset")
+                     repo_relative(folder), "dataset")

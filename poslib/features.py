@@ -7,18 +7,15 @@ and the taps are concatenated on channels, giving one float16 array of shape
 the features: backbone, weights identity, padding rule, taps, input and feature size,
 the image set's content fingerprint, the torch version and :data:`CACHE_FORMAT_VERSION`.
 
-Writes are atomic (temporary files renamed into place, ``meta.json`` last). An entry whose
-``meta.json`` is missing, from another format version, or whose array is truncated or
-of the wrong shape is rebuilt, never reused. The array is opened memory-mapped, so even
+Each entry is a :class:`poslib.store.CacheEntry`: writes are atomic, ``meta.json`` (with
+the size and checksum of ``features.npy``) comes last, and an entry that is incomplete,
+from another format version, changed on disk (checksum) or of the wrong shape is rebuilt,
+never reused. The array is opened memory-mapped, so even
 the paper profile's 10,553 x 3,904 x 28 x 28 ResNet-152 features need not fit in RAM.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,19 +23,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
-from . import __version__
 from .backbones import TappedBackbone, build_backbone, check_backbone_name
-from .config import ConfigError, cache_dir, default_device
+from .config import ConfigError, default_device, progress_bar
 from .data import ImageSet
 from .padding import check_padding_rule
-from .report import atomic_write_bytes
+from .store import CacheEntry, content_key
 
 #: Images run through each backbone configuration in this process (read by the benchmark).
 FORWARD_PASSES: dict[str, int] = {}
 #: Bump when the layout or the meaning of cached arrays changes.
-CACHE_FORMAT_VERSION = 2
+CACHE_FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -48,11 +43,11 @@ class FeatureConfig:
     Parameters
     ----------
     backbone : str
-        Registry name (``poslib.backbones.BACKBONES``).
+        Registry name (``poslib.backbones.BACKBONES``); old aliases become canonical names.
     weights : str
         ``"imagenet"``, ``"random"``, ``"none"`` or a state-dict path.
     padding : str
-        Padding rule of the backbone's convolutions.
+        Padding rule of the backbone's convolutions (canonical spelling after construction).
     input_size : int
         Side of the square network input.
     feature_size : int
@@ -69,12 +64,12 @@ class FeatureConfig:
     backbone_seed: int = 0
 
     def __post_init__(self):
-        check_backbone_name(self.backbone)
-        check_padding_rule(self.padding)
+        object.__setattr__(self, "backbone", check_backbone_name(self.backbone))
+        object.__setattr__(self, "padding", check_padding_rule(self.padding))
 
     @property
     def label(self) -> str:
-        """Short human-readable label, e.g. ``vgg16/imagenet`` or ``vgg16/random/pad=none``."""
+        """Short human-readable label, e.g. ``vgg16/imagenet`` or ``vgg16/random/pad=valid``."""
         text = f"{self.backbone}/{self.weights}"
         return text if self.padding == "zeros" else f"{text}/pad={self.padding}"
 
@@ -126,9 +121,8 @@ class FeatureSet:
 
 def cache_key(config: FeatureConfig, weights_id: str, image_set: ImageSet, tap_names: list[str]) -> str:
     """SHA-256 key of a feature cache entry (see the module docstring for what it covers)."""
-    payload = {"format": CACHE_FORMAT_VERSION, "config": asdict(config), "weights_id": weights_id,
-               "taps": tap_names, "images": image_set.fingerprint, "torch": torch.__version__.split("+")[0]}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return content_key(format=CACHE_FORMAT_VERSION, config=asdict(config), weights_id=weights_id, taps=tap_names,
+                       images=image_set.fingerprint)
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -145,24 +139,20 @@ def tapped_features(backbone: TappedBackbone, images: torch.Tensor, feature_size
     return torch.cat(resized, dim=1)
 
 
-def _read_entry(folder: Path, key: str, n_images: int, n_channels: int, size: int) -> np.ndarray | None:
-    """Open a cache entry memory-mapped if it is complete and current, else None (with the reason printed)."""
-    meta_path, array_path = folder / "meta.json", folder / "features.npy"
-    if not meta_path.exists():
+def _open_array(entry: CacheEntry, meta: dict | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The entry's features memory-mapped, if its metadata is valid and the array has ``shape``."""
+    if meta is None:
         return None
     try:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != CACHE_FORMAT_VERSION or meta.get("key") != key:
-            print(f"[poslib] rebuilding feature cache {folder}: written by cache format "
-                  f"{meta.get('format')} (poslib {meta.get('poslib')}), this is format {CACHE_FORMAT_VERSION}")
-            return None
-        array = np.load(array_path, mmap_mode="r")
-        if array.shape != (n_images, n_channels, size, size) or array.dtype != np.float16:
-            raise ValueError(f"shape {array.shape} / dtype {array.dtype} do not match")
-        return array
-    except (OSError, ValueError, json.JSONDecodeError) as error:
-        print(f"[poslib] rebuilding feature cache {folder}: unreadable entry ({error})")
+        array = np.load(entry.path("features.npy"), mmap_mode="r")
+    except (OSError, ValueError) as error:
+        print(f"[poslib] rebuilding cache entry {entry.label}: unreadable features ({error})")
         return None
+    if array.shape != shape or array.dtype != np.float16:
+        print(f"[poslib] rebuilding cache entry {entry.label}: shape {array.shape} / dtype {array.dtype} "
+              f"instead of {shape} / float16")
+        return None
+    return array
 
 
 def extract_features(config: FeatureConfig, image_set: ImageSet, cache_root: Path | None = None,
@@ -194,51 +184,49 @@ def extract_features(config: FeatureConfig, image_set: ImageSet, cache_root: Pat
     if image_set.images.shape[1:3] != (config.input_size, config.input_size):
         raise ConfigError(f"image set {image_set.name!r} is {image_set.images.shape[1:3]} but the feature "
                           f"configuration expects input_size={config.input_size}")
-    device = device or default_device()
     if backbone is None:
         backbone = build_backbone(config.backbone, config.weights, config.backbone_seed, config.input_size,
                                   config.padding)
     key = cache_key(config, backbone.weights_id, image_set, backbone.tap_names)
-    folder = (cache_root or cache_dir()) / "features" / config.backbone / key[:24]
-    n_channels, size = sum(backbone.tap_channels), config.feature_size
-    array = _read_entry(folder, key, len(image_set), n_channels, size)
+    entry = CacheEntry(f"features/{config.backbone}", key, CACHE_FORMAT_VERSION, cache_root)
+    shape = (len(image_set), sum(backbone.tap_channels), config.feature_size, config.feature_size)
+    meta = entry.read()
+    array = _open_array(entry, meta, shape)
     if array is None:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "meta.json").unlink(missing_ok=True)
-        started = time.perf_counter()
-        backbone = backbone.to(device)
-        tmp = folder / f".features.{os.getpid()}.npy"
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(len(image_set), n_channels, size, size))
-        try:
-            batches = range(0, len(image_set), batch_size)
-            for start in tqdm(batches, desc=f"features {config.label} on {image_set.name}", disable=not progress,
-                              leave=False):
-                images = images_to_tensor(image_set.images[start:start + batch_size]).to(device)
-                batch = tapped_features(backbone, images, size).cpu().half()
-                if not torch.isfinite(batch).all():
-                    raise ConfigError(f"backbone {config.label} produced non-finite features on {image_set.name} "
-                                      f"(images {start}..{start + len(images) - 1}): activations overflow float16. "
-                                      "Check the weights (a random init needs calibrated normalisation).")
-                out[start:start + len(images)] = batch.numpy()
-                FORWARD_PASSES[config.label] = FORWARD_PASSES.get(config.label, 0) + len(images)
-            out.flush()
-        except BaseException:
-            del out
-            tmp.unlink(missing_ok=True)
-            raise
-        del out
-        os.replace(tmp, folder / "features.npy")
-        meta = {"format": CACHE_FORMAT_VERSION, "key": key, "poslib": __version__, "config": asdict(config),
-                "weights_id": backbone.weights_id, "tap_names": backbone.tap_names,
-                "tap_channels": backbone.tap_channels, "image_set": image_set.describe(),
-                "forward_passes": len(image_set), "seconds": round(time.perf_counter() - started, 3)}
-        atomic_write_bytes(folder / "meta.json", json.dumps(meta, indent=1).encode())
-        array = np.load(folder / "features.npy", mmap_mode="r")
-    meta = json.loads((folder / "meta.json").read_text())
+        meta = _compute_entry(entry, config, backbone, image_set, shape, device or default_device(), batch_size,
+                              progress)
+        array = np.load(entry.path("features.npy"), mmap_mode="r")
     return FeatureSet(array=array, tap_names=backbone.tap_names, tap_channels=backbone.tap_channels,
                       config=config, image_set=image_set.name, meta=meta)
 
 
-def clear_cache(cache_root: Path | None = None) -> None:
-    """Delete every cached feature entry."""
-    shutil.rmtree((cache_root or cache_dir()) / "features", ignore_errors=True)
+def _compute_entry(entry: CacheEntry, config: FeatureConfig, backbone: TappedBackbone, image_set: ImageSet,
+                   shape: tuple[int, ...], device: torch.device, batch_size: int, progress: bool) -> dict:
+    """Run the backbone over the image set once and write the cache entry (features, then metadata)."""
+    entry.begin()
+    started = time.perf_counter()
+    backbone = backbone.to(device)
+    tmp = entry.temporary("features.npy")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
+    try:
+        for start in progress_bar(range(0, len(image_set), batch_size), f"features {config.label} on {image_set.name}",
+                                  progress):
+            images = images_to_tensor(image_set.images[start:start + batch_size]).to(device)
+            batch = tapped_features(backbone, images, config.feature_size).cpu().half()
+            if not torch.isfinite(batch).all():
+                raise ConfigError(f"backbone {config.label} produced non-finite features on {image_set.name} "
+                                  f"(images {start}..{start + len(images) - 1}): activations overflow float16. "
+                                  "Check the weights (a random init needs calibrated normalisation).")
+            out[start:start + len(images)] = batch.numpy()
+            FORWARD_PASSES[config.label] = FORWARD_PASSES.get(config.label, 0) + len(images)
+        out.flush()
+    except BaseException:
+        del out
+        tmp.unlink(missing_ok=True)
+        raise
+    del out
+    entry.commit(tmp, "features.npy")
+    return entry.finish({"config": asdict(config), "weights_id": backbone.weights_id,
+                         "tap_names": backbone.tap_names, "tap_channels": backbone.tap_channels,
+                         "image_set": image_set.describe(), "forward_passes": len(image_set),
+                         "seconds": round(time.perf_counter() - started, 3)})

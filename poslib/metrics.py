@@ -1,5 +1,7 @@
-"""Per-image position metrics at full resolution.
+"""Metrics: position (SPC, MAE per image), saliency (F-measure, MAE) and segmentation (IoU).
 
+Position metrics
+----------------
 Both metrics compare a prediction with a target over all pixels of one image (224 x 224
 in the paper) and are then averaged over images.
 
@@ -10,11 +12,17 @@ A constant prediction (all pixels equal) has no ranking, so SPC is undefined. We
 to 0 -- the paper prints ``.0`` for such cases (its Black / White rows of the
 no-backbone readout) -- and count those images, so a table can show how many of its SPC
 values come from constant predictions rather than from measured correlation.
+
+Task metrics
+------------
+Saliency maps are scored with pysodmetrics (F-measure with beta^2 = 0.3, MAE);
+segmentation with a confusion matrix, per-class IoU and mean IoU (void pixels left out).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.stats import rankdata
 
 #: Predictions whose range (max - min) is at or below this are treated as constant. Not 0:
@@ -83,3 +91,92 @@ def mae_per_image(predictions, target) -> np.ndarray:
     pred = _as_2d(predictions)
     targ = np.asarray(target, dtype=np.float64).reshape(-1, pred.shape[1])
     return np.abs(pred - targ).mean(axis=1)
+
+
+# ----------------------------------------------------------------------------- saliency and segmentation
+
+#: F-measure weight of precision (the saliency literature's beta^2 = 0.3).
+F_BETA2 = 0.3
+
+
+def saliency_scores(probabilities: np.ndarray, masks: np.ndarray) -> dict:
+    """Max F-measure, mean F-measure, adaptive F-measure (beta^2 = 0.3) and MAE, via pysodmetrics.
+
+    The F-measure curve is pysodmetrics' ``FmeasureV2`` dynamic curve (the F-measure of each
+    image at 256 thresholds, averaged over images); *max F* is its maximum, *mean F* its
+    mean over thresholds, *adaptive F* uses twice the mean prediction as the threshold.
+    Predictions are passed as probabilities in [0, 1] without per-image min-max stretching
+    (``normalize=False``), so MAE measures the network's actual output.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray
+        (N, H, W) floats in [0, 1].
+    masks : numpy.ndarray
+        (N, H, W), nonzero = salient.
+
+    Examples
+    --------
+    >>> mask = np.zeros((1, 4, 4)); mask[0, :2] = 1
+    >>> scores = saliency_scores(mask.astype(float), mask)
+    >>> round(scores["max_f"], 3), round(scores["mae"], 3)
+    (1.0, 0.0)
+    """
+    import py_sod_metrics
+
+    handler = py_sod_metrics.FmeasureHandler(with_dynamic=True, with_adaptive=True, beta=F_BETA2)
+    fmeasure, mae = py_sod_metrics.FmeasureV2({"fm": handler}), py_sod_metrics.MAE()
+    for prediction, mask in zip(probabilities, masks):
+        prediction = np.clip(np.asarray(prediction, dtype=np.float64), 0.0, 1.0)
+        mask = np.asarray(mask) > 0
+        fmeasure.step(prediction, mask, normalize=False)
+        mae.step(prediction, mask, normalize=False)
+    curve = fmeasure.get_results()["fm"]
+    return {"max_f": float(np.max(curve["dynamic"])), "mean_f": float(np.mean(curve["dynamic"])),
+            "adaptive_f": float(curve["adaptive"]), "mae": float(mae.get_results()["mae"]), "n_images": len(masks)}
+
+
+def confusion_matrix(predicted: np.ndarray, target: np.ndarray, n_classes: int, ignore_index: int) -> np.ndarray:
+    """(n_classes, n_classes) counts, rows = true class, columns = predicted; ignored pixels left out.
+
+    Examples
+    --------
+    >>> confusion_matrix(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 9]), 2, ignore_index=9).tolist()
+    [[1, 1], [0, 1]]
+    """
+    predicted, target = np.asarray(predicted).ravel(), np.asarray(target).ravel()
+    keep = (target != ignore_index) & (target < n_classes)
+    index = target[keep].astype(np.int64) * n_classes + predicted[keep].astype(np.int64)
+    return np.bincount(index, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def class_iou(confusion: np.ndarray) -> np.ndarray:
+    """Per-class IoU = TP / (TP + FP + FN); NaN for a class absent from both prediction and target.
+
+    Examples
+    --------
+    >>> class_iou(np.array([[1, 1], [0, 1]])).round(3).tolist()
+    [0.5, 0.5]
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    true_positive = np.diag(confusion)
+    union = confusion.sum(axis=0) + confusion.sum(axis=1) - true_positive
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, true_positive / np.where(union > 0, union, 1.0), np.nan)
+
+
+def segmentation_scores(predicted: np.ndarray, target: np.ndarray, class_names, ignore_index: int) -> pd.DataFrame:
+    """Per-class IoU and the mean IoU (over classes present) as a long table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``metric`` (``iou`` / ``miou`` / ``pixel_accuracy``), ``class``, ``value``.
+    """
+    confusion = confusion_matrix(predicted, target, len(class_names), ignore_index)
+    iou = class_iou(confusion)
+    rows = [{"metric": "iou", "class": name, "value": value} for name, value in zip(class_names, iou)]
+    rows.append({"metric": "miou", "class": "all", "value": float(np.nanmean(iou))})
+    rows.append({"metric": "pixel_accuracy", "class": "all",
+                 "value": float(np.trace(confusion) / max(confusion.sum(), 1))})
+    return pd.DataFrame(rows)

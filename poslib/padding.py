@@ -6,16 +6,17 @@ A *padding rule* is one of
 ``"reflect"``, ``"replicate"``, ``"circular"``
                  the same amount of padding, filled by mirroring, repeating the edge,
                  or wrapping around (``torch.nn.Conv2d.padding_mode``);
-``"none"``       no padding at all: every convolution becomes "valid", so feature maps
-                 shrink with depth and no border value is ever invented.
+``"valid"``      no padding at all: every convolution becomes "valid", so feature maps
+                 shrink with depth and no border value is ever invented (the paper's
+                 "w/o padding"; the old spelling ``"none"`` is accepted as an alias).
 
 Explicit padding layers (``nn.ZeroPad2d`` / ``nn.ConstantPad2d``, used by TF-style
 "same" convolutions such as EfficientNet-Lite's) follow the same rule: they become
-reflection, replication or circular pads, or are removed for ``"none"``.
+reflection, replication or circular pads, or are removed for ``"valid"``.
 
 Networks with residual connections cannot simply drop padding: the two branches of a
 block no longer have the same size. :func:`apply_padding` does not hide that; a backbone
-that supports ``"none"`` says how (``poslib.backbones`` refuses the rule otherwise).
+that supports ``"valid"`` says how (``poslib.backbones`` refuses the rule otherwise).
 Max-pooling layers keep their own (-inf) padding under every rule.
 """
 
@@ -29,17 +30,25 @@ from torch.nn import functional as F
 
 from .config import check_choice
 
-PADDING_RULES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular", "none")
+PADDING_RULES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular", "valid")
+#: Old spellings still accepted.
+PADDING_RULE_ALIASES = {"none": "valid"}
 
 
 def check_padding_rule(rule: str) -> str:
-    """Validate a padding rule name.
+    """Validate a padding rule name and return its canonical spelling.
+
+    Examples
+    --------
+    >>> check_padding_rule("none")
+    'valid'
 
     Raises
     ------
     ConfigError
         Naming the rule and the valid ones.
     """
+    rule = PADDING_RULE_ALIASES.get(rule, rule)
     return check_choice(rule, PADDING_RULES, "padding rule")
 
 
@@ -90,12 +99,12 @@ def apply_padding(model: nn.Module, rule: str, inplace: bool = False) -> nn.Modu
     Examples
     --------
     >>> conv = nn.Conv2d(1, 1, 3, padding=1)
-    >>> apply_padding(conv, "none").padding
+    >>> apply_padding(conv, "valid").padding
     (0, 0)
     >>> apply_padding(conv, "circular").padding_mode
     'circular'
     """
-    check_padding_rule(rule)
+    rule = check_padding_rule(rule)
     if rule == "zeros":
         return model
     if not inplace:
@@ -103,7 +112,7 @@ def apply_padding(model: nn.Module, rule: str, inplace: bool = False) -> nn.Modu
     modules = [model] if isinstance(model, (nn.Conv2d, nn.ZeroPad2d, nn.ConstantPad2d)) else []
     for module in modules or model.modules():
         if isinstance(module, nn.Conv2d):
-            if rule == "none":
+            if rule == "valid":
                 module.padding = (0, 0)
                 module._reversed_padding_repeated_twice = [0, 0, 0, 0]
             elif any(p > 0 for p in module.padding):
@@ -111,6 +120,6 @@ def apply_padding(model: nn.Module, rule: str, inplace: bool = False) -> nn.Modu
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, (nn.ZeroPad2d, nn.ConstantPad2d)):
-                new = nn.Identity() if rule == "none" else ModePad2d(child.padding, rule)
+                new = nn.Identity() if rule == "valid" else ModePad2d(child.padding, rule)
                 _replace_child(parent, name, new)
     return model

@@ -1,23 +1,26 @@
 """The probing protocol: image sets -> cached features -> readouts over seeds -> tidy tables.
 
 One call of :func:`probe` trains the readouts of all five targets together for each seed
-and evaluates them on every test set; :func:`probe_backbones` repeats it for the rows of
-a table, skipping (with the reason recorded) rows whose weights are not on this machine.
-Results come back as one long table with a row per (configuration, seed, test set,
-pattern, image); :func:`summarise` turns it into means over images, then mean and spread
-over seeds.
+and evaluates them on every test set. :func:`extract_or_skip` is the one place that turns
+a configuration that cannot run here into a :class:`SkippedRow` with its true cause
+(weights not on this machine, or a padding rule the backbone does not support), and
+:func:`probe_rows` is the one row runner built on it. Results come back as one long table
+with a row per (configuration, seed, test set, pattern, image); :func:`summarise` turns it
+into means over images, then mean and spread over seeds (:func:`aggregate_over_seeds`,
+the one aggregation over seeds of the package).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .backbones import WeightsNotFoundError, build_backbone
-from .config import Profile
+from .backbones import UnsupportedPaddingError, WeightsNotFoundError, build_backbone
+from .config import Profile, portable_text
 from .data import ImageSet, natural_image_set, resolve_data_root, synthetic_image_sets
 from .features import FeatureConfig, FeatureSet, extract_features
 from .patterns import PATTERN_NAMES, make_patterns
@@ -106,6 +109,49 @@ class FeatureBundle:
         """Channel indices of ``taps`` (None for all)."""
         return None if taps is None else self.train.channel_index(taps)
 
+    def with_training_subset(self, n_images: int | None) -> "FeatureBundle":
+        """The same bundle with only its first ``n_images`` training images (None: unchanged).
+
+        The cached array is sliced, not copied or recomputed, so the feature cache is still hit.
+        """
+        if not n_images or n_images >= len(self.train):
+            return self
+        return dataclasses.replace(self, train=dataclasses.replace(self.train, array=self.train.array[:n_images]))
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A configuration that could not run here, with its true cause.
+
+    Attributes
+    ----------
+    backbone, weights, padding : str
+        The configuration.
+    cause : str
+        :data:`SKIP_WEIGHTS_MISSING` or :data:`SKIP_PADDING_UNSUPPORTED`.
+    reason : str
+        The full message (where to put the weights, or why the rule cannot run).
+    """
+
+    backbone: str
+    weights: str
+    padding: str
+    cause: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        """Plain-dict view, for provenance records and tables."""
+        return dataclasses.asdict(self)
+
+    def markdown(self) -> str:
+        """One line for a notebook."""
+        return f"> **Skipped {self.backbone} / {self.weights} / padding {self.padding}** ({self.cause}): {self.reason}"
+
+
+#: Causes of a skipped row.
+SKIP_WEIGHTS_MISSING = "weights not on this machine"
+SKIP_PADDING_UNSUPPORTED = "padding rule not supported by this backbone"
+
 
 def extract_bundle(config: FeatureConfig, images: ProbeImages, progress: bool = True) -> FeatureBundle:
     """Features of all image sets of ``images`` under ``config`` (each computed once, then cached)."""
@@ -114,6 +160,22 @@ def extract_bundle(config: FeatureConfig, images: ProbeImages, progress: bool = 
     train = extract_features(config, images.train, backbone=backbone, progress=progress)
     tests = [extract_features(config, t, backbone=backbone, progress=progress) for t in images.tests]
     return FeatureBundle(config, train, tests, backbone.weights_id)
+
+
+def extract_or_skip(config: FeatureConfig, images: ProbeImages,
+                    progress: bool = True) -> tuple[FeatureBundle | None, SkippedRow | None]:
+    """:func:`extract_bundle`, or a :class:`SkippedRow` when the configuration cannot run here.
+
+    Only the two expected causes are turned into skips (ImageNet weights missing offline, a
+    padding rule the backbone refuses); every other error propagates. The skip is printed.
+    """
+    try:
+        return extract_bundle(config, images, progress), None
+    except (WeightsNotFoundError, UnsupportedPaddingError) as error:
+        cause = SKIP_WEIGHTS_MISSING if isinstance(error, WeightsNotFoundError) else SKIP_PADDING_UNSUPPORTED
+        skipped = SkippedRow(config.backbone, config.weights, config.padding, cause, portable_text(str(error)))
+        print(f"SKIPPED {config.label} ({cause}): {error}")
+        return None, skipped
 
 
 @dataclass
@@ -183,37 +245,103 @@ def predict_examples(bundle: FeatureBundle, result: ProbeResult, test_index: int
     return predict(model, features, bundle.config.input_size, bundle.channels(taps))
 
 
-def probe_backbones(rows, images: ProbeImages, readout: ReadoutConfig, seeds, input_size: int,
-                    progress: bool = True, keep_readouts: bool = False):
-    """Probe several ``(backbone, weights)`` rows; rows whose weights are missing are skipped.
+@dataclass
+class ProbedRows:
+    """Results of :func:`probe_rows`.
 
-    Returns
-    -------
+    Attributes
+    ----------
     per_image : pandas.DataFrame
-        Concatenated :attr:`ProbeResult.per_image` of the probed rows.
-    skipped : list of dict
-        ``{"backbone", "weights", "reason"}`` for each skipped row.
-    bundles : dict
-        ``(backbone, weights) -> (FeatureBundle, ProbeResult)`` when ``keep_readouts``.
+        Concatenated :attr:`ProbeResult.per_image` of the rows that ran.
+    skipped : list of SkippedRow
+    probed : dict
+        ``FeatureConfig -> (FeatureBundle, ProbeResult)`` of the rows that ran.
     """
-    frames, skipped, bundles = [], [], {}
-    for backbone, weights in rows:
-        try:
-            bundle = extract_bundle(FeatureConfig(backbone, weights, input_size=input_size), images, progress)
-        except WeightsNotFoundError as error:
-            skipped.append({"backbone": backbone, "weights": weights, "reason": str(error)})
-            print(f"SKIPPED {backbone}/{weights}: {error}")
+
+    per_image: pd.DataFrame
+    skipped: list[SkippedRow]
+    probed: dict
+
+    def skipped_records(self) -> list[dict]:
+        """The skipped rows as plain dicts (provenance)."""
+        return [row.as_dict() for row in self.skipped]
+
+    def weights(self) -> list[str]:
+        """``label: weights identity`` of every row that ran (provenance)."""
+        return [f"{config.label}: {bundle.weights_id}" for config, (bundle, _) in self.probed.items()]
+
+
+def probe_rows(configs, images: ProbeImages, readout: ReadoutConfig, seeds, labels=None,
+               train_images: int | None = None, progress: bool = True) -> ProbedRows:
+    """Probe every feature configuration that can run here; record the others as skipped.
+
+    Parameters
+    ----------
+    configs : iterable of FeatureConfig
+    images : ProbeImages
+    readout : ReadoutConfig
+    seeds : iterable of int
+    labels : list of dict, optional
+        Extra constant columns per configuration (same order as ``configs``).
+    train_images : int, optional
+        Train on the first this many cached training images (:meth:`FeatureBundle.with_training_subset`).
+    progress : bool
+    """
+    configs = list(configs)
+    labels = labels or [None] * len(configs)
+    frames, skipped, probed = [], [], {}
+    for config, extra in zip(configs, labels):
+        bundle, skip = extract_or_skip(config, images, progress)
+        if skip is not None:
+            skipped.append(skip)
             continue
-        result = probe(bundle, readout, seeds, progress=progress)
+        bundle = bundle.with_training_subset(train_images)
+        result = probe(bundle, readout, seeds, labels=extra, progress=progress)
         frames.append(result.per_image)
-        if keep_readouts:
-            bundles[(backbone, weights)] = (bundle, result)
-    per_image = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return per_image, skipped, bundles
+        probed[config] = (bundle, result)
+    return ProbedRows(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), skipped, probed)
+
+
+def probe_backbones(rows, images: ProbeImages, readout: ReadoutConfig, seeds, input_size: int,
+                    progress: bool = True) -> ProbedRows:
+    """:func:`probe_rows` over ``(backbone, weights)`` rows with zero padding at ``input_size``."""
+    return probe_rows([FeatureConfig(backbone, weights, input_size=input_size) for backbone, weights in rows],
+                      images, readout, seeds, progress=progress)
 
 
 #: Columns that identify a configuration in per-image results.
 CONFIG_COLUMNS = ["backbone", "weights", "padding", "taps", "depth", "kernel_size", "readout_padding"]
+
+
+def aggregate_over_seeds(per_seed: pd.DataFrame, by: list[str], values, seed_column: str = "seed",
+                         **extra) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of per-seed values: the one aggregation over seeds.
+
+    Parameters
+    ----------
+    per_seed : pandas.DataFrame
+        One row per configuration (``by``) and seed.
+    by : list of str
+        Grouping columns.
+    values : iterable of str
+        Columns to aggregate; each gives ``<value>`` (mean) and ``<value>_std``.
+    seed_column : str
+        Column naming the seed (counted as ``n_seeds``).
+    **extra
+        More named aggregations (pandas ``agg`` syntax), e.g. ``n_images=("n_images", "max")``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by`` + for each value ``<value>``, ``<value>_std`` + ``n_seeds`` + ``extra``.
+    """
+    aggregations = {}
+    for value in values:
+        aggregations[value] = (value, "mean")
+        aggregations[f"{value}_std"] = (value, lambda s: s.std(ddof=0))
+    aggregations["n_seeds"] = (seed_column, "nunique")
+    aggregations.update(extra)
+    return per_seed.groupby(by, sort=False).agg(**aggregations).reset_index()
 
 
 def summarise(per_image: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
@@ -240,9 +368,6 @@ def summarise(per_image: pd.DataFrame, by: list[str] | None = None) -> pd.DataFr
                 .agg(spc=("spc", "mean"), mae=("mae", "mean"), n_images=("image", "size"),
                      n_constant=("constant", "sum"))
                 .reset_index())
-    summary = (per_seed.groupby(by, sort=False)
-               .agg(spc=("spc", "mean"), spc_std=("spc", lambda s: s.std(ddof=0)), mae=("mae", "mean"),
-                    mae_std=("mae", lambda s: s.std(ddof=0)), n_seeds=("seed", "nunique"),
-                    n_images=("n_images", "max"), n_constant=("n_constant", "sum"))
-               .reset_index())
-    return summary
+    summary = aggregate_over_seeds(per_seed, by, ["spc", "mae"], n_images=("n_images", "max"),
+                                   n_constant=("n_constant", "sum"))
+    return summary[by + ["spc", "spc_std", "mae", "mae_std", "n_seeds", "n_images", "n_constant"]]

@@ -1,9 +1,9 @@
 """The paper's reported numbers, typed from its tables as reference data.
 
 These values are *the paper's*, not measurements of this project; tables that show them
-label them ``source = "paper"``. Backbone names follow this project's registry:
-``none`` is the paper's PosENet (no backbone), and the paper's VGG16 / ResNet152 are
-ImageNet-trained. The paper's natural test set (PASCAL-S) is called ``natural`` here.
+label them ``source = "paper"``. Names follow this project's registry: ``pixels`` is
+the paper's PosENet (no backbone), padding ``valid`` its "w/o padding", and the paper's
+VGG16 / ResNet152 are ImageNet-trained. The paper's natural test set (PASCAL-S) is called ``natural`` here.
 The paper's stripe (HS, VS) MAEs exceed 0.5, which a [0, 1] prediction of a [0, 1]
 cosine only reaches when far off; treat them as not comparable.
 """
@@ -11,6 +11,8 @@ cosine only reaches when far off; treat them as not comparable.
 from __future__ import annotations
 
 import pandas as pd
+
+from .config import RAW_PIXELS
 
 _TABLE1_TEXT = """
 H none .012/.251 .0/.251 .0/.251 .001/.251
@@ -119,13 +121,24 @@ HS segmentation .810/.430
 
 #: Table 5 (a): salient object detection, VGG trained from scratch on MSRA (F-measure, MAE).
 PAPER_TABLE5_SALIENCY = pd.DataFrame(
-    [("ECSSD", "none", .36, .48), ("ECSSD", "zeros", .78, .17), ("PASCAL-S", "none", .32, .48),
-     ("PASCAL-S", "zeros", .66, .21), ("DUT-OMRON", "none", .25, .48), ("DUT-OMRON", "zeros", .63, .18)],
+    [("ECSSD", "valid", .36, .48), ("ECSSD", "zeros", .78, .17), ("PASCAL-S", "valid", .32, .48),
+     ("PASCAL-S", "zeros", .66, .21), ("DUT-OMRON", "valid", .25, .48), ("DUT-OMRON", "zeros", .63, .18)],
     columns=["test_set", "padding", "f_measure", "mae"]).assign(source="paper")
 #: Table 5 (b): semantic segmentation, VGG16 on PASCAL VOC 2012 (mIoU in %).
 PAPER_TABLE5_SEGMENTATION = pd.DataFrame(
-    [("PASCAL VOC 2012", "none", 12.3), ("PASCAL VOC 2012", "zeros", 23.1)],
+    [("PASCAL VOC 2012", "valid", 12.3), ("PASCAL VOC 2012", "zeros", 23.1)],
     columns=["test_set", "padding", "miou_percent"]).assign(source="paper")
+
+
+#: The papers' word "none" in the typed tables, as this project's names.
+_NAMES = {"backbone": {"none": RAW_PIXELS}, "padding": {"none": "valid"}}
+
+
+def _project_names(frame: pd.DataFrame) -> pd.DataFrame:
+    for column, mapping in _NAMES.items():
+        if column in frame.columns:
+            frame[column] = frame[column].replace(mapping)
+    return frame
 
 
 def _pairs(token: str) -> tuple[float, float]:
@@ -142,7 +155,7 @@ def paper_table1() -> pd.DataFrame:
             spc, mae = _pairs(cell)
             rows.append({"backbone": backbone, "weights": "none" if backbone == "none" else "imagenet",
                          "test_set": test_set, "pattern": pattern, "spc": spc, "mae": mae})
-    return pd.DataFrame(rows).assign(source="paper")
+    return _project_names(pd.DataFrame(rows).assign(source="paper"))
 
 
 def _simple(text: str, names: list[str]) -> pd.DataFrame:
@@ -151,7 +164,7 @@ def _simple(text: str, names: list[str]) -> pd.DataFrame:
         *keys, cell = line.split()
         spc, mae = _pairs(cell)
         rows.append(dict(zip(names, keys)) | {"spc": spc, "mae": mae})
-    return pd.DataFrame(rows).assign(source="paper", test_set="natural")
+    return _project_names(pd.DataFrame(rows).assign(source="paper", test_set="natural"))
 
 
 def paper_table2_depth() -> pd.DataFrame:
@@ -180,3 +193,45 @@ def paper_table4() -> pd.DataFrame:
 def paper_table6() -> pd.DataFrame:
     """Table 6: VGG trained for classification, saliency or segmentation, natural test set."""
     return _simple(_TABLE6_TEXT, ["pattern", "task"]).assign(backbone="vgg16")
+
+
+def compare_with_paper(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str], natural_test: str,
+                       test_roles: bool = False) -> pd.DataFrame:
+    """Measured rows next to the paper's numbers for the same keys: the one comparison join.
+
+    The paper's backbones are ImageNet-trained; its weights appear in ``paper_weights``
+    so a row probed with other weights (random init) is never mistaken for a match.
+
+    Parameters
+    ----------
+    ours : pandas.DataFrame
+        Summary with ``test_set``, ``weights``, ``spc``, ``mae`` and ``keys``.
+    paper : pandas.DataFrame
+        A table of this module (its natural test set is called ``natural``).
+    keys : list of str
+        Columns to match on besides the test set.
+    natural_test : str
+        Name of our natural test set.
+    test_roles : bool
+        Keep every test set of ``ours`` and match synthetic ones by name (Table 1's black,
+        white, noise); otherwise keep the natural test set only.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``ours`` plus ``paper_weights``, ``spc_paper``, ``mae_paper`` (empty where the
+        paper has no number).
+    """
+    if not test_roles:
+        ours = ours[ours["test_set"] == natural_test]
+    paper = paper.assign(paper_weights=paper.get("weights", pd.Series(index=paper.index, dtype=object)))
+    paper["paper_weights"] = paper["paper_weights"].fillna(
+        paper["backbone"].map(lambda b: "none" if b == RAW_PIXELS else "imagenet"))
+    part = paper[keys + ["test_set", "paper_weights", "spc", "mae"]].rename(
+        columns={"spc": "spc_paper", "mae": "mae_paper", "test_set": "test_role"})
+    for key in keys:
+        if key in ours.columns:
+            part[key] = part[key].astype(ours[key].dtype)
+    role = ours["test_set"].where(ours["test_set"] != natural_test, "natural")
+    merged = ours.assign(test_role=role).merge(part, on=keys + ["test_role"], how="left")
+    return merged.drop(columns="test_role")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -24,6 +23,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .config import REPO_ROOT  # noqa: E402
+from .store import atomic_write_bytes  # noqa: E402
 
 FIGURE_DPI = 110
 
@@ -33,20 +33,6 @@ def set_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": FIGURE_DPI, "savefig.dpi": FIGURE_DPI, "savefig.bbox": "tight",
                          "image.cmap": "viridis"})
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> Path:
-    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
@@ -60,14 +46,14 @@ class Results:
     Parameters
     ----------
     results_dir : str
-        Output folder; ``""`` means ``results/interactive/`` (for stepping through a
-        notebook by hand; not committed).
+        Output folder, absolute or relative to the repository root; ``""`` means
+        ``results/interactive/`` (for stepping through a notebook by hand; not committed).
     notebook : str
         Notebook stem, e.g. ``"02_backbone_probing"``.
     """
 
     def __init__(self, results_dir: str, notebook: str):
-        self.root = Path(results_dir) if results_dir else REPO_ROOT / "results" / "interactive"
+        self.root = REPO_ROOT / (results_dir or "results/interactive")  # a relative path is the repository's
         self.notebook = notebook
         self.info: dict = {"notebook": notebook, "artefacts": []}
 
@@ -77,22 +63,20 @@ class Results:
         self.info["artefacts"].append({"path": relative, "kind": kind, "caption": caption})
         self._save_info()
 
-    def table(self, frame: pd.DataFrame, name: str, caption: str = "", digits: int = 3) -> Path:
-        """Save ``frame`` as ``tables/<name>.csv`` and ``tables/<name>.md``; returns the CSV path."""
+    def table(self, frame: pd.DataFrame, name: str, caption: str = "", digits: int = 3) -> None:
+        """Save ``frame`` as ``tables/<name>.csv`` and ``tables/<name>.md``."""
         csv_path = self.root / "tables" / f"{name}.csv"
         atomic_write_bytes(csv_path, frame.to_csv(index=False, float_format="%.6g").encode())
         text = (f"{caption}\n\n" if caption else "") + markdown_table(frame, digits) + "\n"
         atomic_write_bytes(self.root / "tables" / f"{name}.md", text.encode())
         self._artefact(csv_path, "table", caption)
-        return csv_path
 
-    def figure(self, figure, name: str, caption: str = "") -> Path:
+    def figure(self, figure, name: str, caption: str = "") -> None:
         """Save a matplotlib figure as ``figures/<name>.png``."""
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
         path = atomic_write_bytes(self.root / "figures" / f"{name}.png", buffer.getvalue())
         self._artefact(path, "figure", caption)
-        return path
 
     def record(self, **info) -> None:
         """Add provenance fields (data, weights, seeds, skipped rows...)."""
@@ -102,16 +86,6 @@ class Results:
     def _save_info(self) -> None:
         payload = json.dumps(self.info, indent=1, default=str).encode()
         atomic_write_bytes(self.root / "provenance" / f"{self.notebook}.json", payload)
-
-
-def side_by_side(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str],
-                 values: tuple[str, ...] = ("spc", "mae")) -> pd.DataFrame:
-    """Join measured and paper values on ``keys``: columns ``<value>`` and ``<value>_paper``.
-
-    Every measured row is kept; the paper columns are empty where the paper has no number.
-    """
-    paper_part = paper[keys + list(values)].rename(columns={v: f"{v}_paper" for v in values})
-    return ours.merge(paper_part, on=keys, how="left")
 
 
 def fmt_pair(spc: float, mae: float) -> str:

@@ -1,7 +1,10 @@
 """The one driver for headless runs: papermill over the numbered notebooks, then the index.
 
 ``python -m poslib run --profile default`` executes every notebook of ``notebooks/`` with
-papermill, passing ``profile``, ``data_root`` and a private staging folder as parameters.
+papermill, passing ``profile``, ``data_root`` and a private staging folder as parameters
+(both paths relative to the repository root, so executed notebooks and provenance hold no
+absolute local path). Progress bars are turned off for headless runs (``POSLIB_PROGRESS=0``),
+so executed notebooks hold no progress-bar text; in JupyterLab they render as widgets.
 A notebook writes its tables, figures and provenance into the staging folder; only when it
 finishes without error are its files moved into the output folder (each by an atomic
 rename) together with the executed notebook, so a failed run leaves nothing half-written.
@@ -28,9 +31,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import REPO_ROOT, ConfigError, get_profile
+from .config import PROGRESS_ENV, REPO_ROOT, ConfigError, get_profile, repo_relative
 from .data import resolve_data_root
-from .report import atomic_write_bytes
+from .store import atomic_write_bytes
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 RESULTS_DIR = REPO_ROOT / "results"
@@ -90,6 +93,14 @@ def _move_tree(source: Path, destination: Path) -> None:
         os.replace(path, target)
 
 
+def describe_failure(error: Exception) -> str:
+    """The failing cell's first line and the error message of a papermill failure (else the exception)."""
+    cell_source = getattr(error, "cell_source", None) or ""
+    name, value = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
+    first_line = next((line for line in cell_source.splitlines() if line.strip()), "")
+    return f"{name}: {value}" + (f"\n  in the cell starting: {first_line}" if first_line else "")
+
+
 def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, extra: dict | None = None,
                  log_output: bool = True) -> dict:
     """Execute one notebook with papermill and publish its results atomically.
@@ -108,21 +119,28 @@ def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, e
 
     out_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{notebook.stem}-", dir=out_root))
-    parameters = {"profile": profile, "data_root": data_root, **(extra or {})}
+    parameters = {"profile": profile, "data_root": repo_relative(data_root) if data_root else "", **(extra or {})}
     executed = staging / "notebooks" / notebook.name
     executed.parent.mkdir(parents=True)
     started = time.perf_counter()
+    progress_setting = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = "0"
     try:
         papermill.execute_notebook(str(notebook), str(executed), cwd=str(notebook.parent), kernel_name="python3",
-                                   parameters={**parameters, "results_dir": str(staging)},
+                                   parameters={**parameters, "results_dir": repo_relative(staging)},
                                    log_output=log_output, progress_bar=False)
     except Exception as error:
         keep = Path(tempfile.mkdtemp(prefix="poslib-failed-")) / notebook.name
         if executed.exists():
             shutil.move(str(executed), keep)
         shutil.rmtree(staging, ignore_errors=True)
-        raise RuntimeError(f"notebook {notebook.name} failed ({type(error).__name__}); nothing was written to "
+        raise RuntimeError(f"notebook {notebook.name} failed: {describe_failure(error)}\nNothing was written to "
                            f"{out_root}. The executed notebook with the error is at {keep}") from error
+    finally:
+        if progress_setting is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = progress_setting
     wall = time.perf_counter() - started
     info_path = staging / "provenance" / f"{notebook.stem}.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {"notebook": notebook.stem, "artefacts": []}
@@ -167,7 +185,8 @@ def write_index(out_root: Path) -> Path:
                   f" finished {info.get('finished', '-')}; wall time {info.get('wall_time_s', '-')} s"
                   f" on {info.get('platform', {}).get('device', '-')}"]
         for skipped in info.get("skipped", []):
-            lines.append(f"- skipped: {skipped['backbone']}/{skipped['weights']} (weights not on this machine)")
+            lines.append(f"- skipped: {skipped['backbone']}/{skipped['weights']}, padding {skipped.get('padding', 'zeros')}"
+                         f" ({skipped.get('cause', 'see the notebook')})")
         lines.append("")
         for artefact in info.get("artefacts", []):
             lines.append(f"  - [`{artefact['path']}`]({artefact['path']}): {artefact.get('caption', '')}")

@@ -97,3 +97,27 @@ def test_real_datasets_load(data_root):
         pytest.skip("no SOD dataset on this machine")
     image_set = data.natural_image_set("SOD", "test", 32, 5, data_root)
     assert image_set.images.shape == (5, 32, 32, 3)
+
+
+def _write_pair(folder, stem, image_size, mask_size):
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "masks").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros(image_size[::-1] + (3,), np.uint8)).save(folder / "images" / f"{stem}.jpg")
+    Image.fromarray(np.full(mask_size[::-1], 255, np.uint8)).save(folder / "masks" / f"{stem}.png")
+
+
+def test_paired_loader_rejects_mismatched_sizes_naming_the_file(tmp_path):
+    _write_pair(tmp_path, "good", (40, 30), (40, 30))
+    _write_pair(tmp_path, "bad", (40, 30), (20, 30))
+    with pytest.raises(data.DatasetError, match="bad"):
+        data.load_paired_folder(tmp_path / "images", tmp_path / "masks", (32, 32), binary=True)
+
+
+def test_paired_loader_rejects_unpaired_files_and_binarises_masks(tmp_path):
+    _write_pair(tmp_path, "a", (40, 30), (40, 30))
+    loaded = data.load_paired_folder(tmp_path / "images", tmp_path / "masks", (16, 24), binary=True)
+    assert loaded.images.shape == (1, 16, 24, 3) and set(np.unique(loaded.targets)) == {1}
+    assert not loaded.source.startswith("/")  # recorded relative to the repository
+    (tmp_path / "masks" / "a.png").rename(tmp_path / "masks" / "b.png")
+    with pytest.raises(data.DatasetError, match="do not pair up"):
+        data.load_paired_folder(tmp_path / "images", tmp_path / "masks", (16, 16), binary=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from poslib import features
-from poslib.config import ConfigError
+from poslib.config import ConfigError, cache_dir
 from poslib.data import ImageSet
 from poslib.features import FeatureConfig, extract_features
 
@@ -40,7 +40,7 @@ def test_key_changes_with_padding_and_images(tiny_set):
 
 
 def _entry(feature_set):
-    return next(p for p in (features.cache_dir() / "features").rglob("meta.json")
+    return next(p for p in (cache_dir() / "features").rglob("meta.json")
                 if json.loads(p.read_text())["key"] == feature_set.meta["key"]).parent
 
 
@@ -88,4 +88,20 @@ def test_non_finite_features_stop_with_a_clear_error(tiny_set, monkeypatch):
     monkeypatch.setitem(backbones.BACKBONES, "overflow", overflowing)
     with pytest.raises(ConfigError, match="non-finite features"):
         extract_features(FeatureConfig("overflow", "test", input_size=32, feature_size=8), tiny_set, progress=False)
-    assert not [p for p in features.cache_dir().rglob("*") if p.is_file()]  # nothing half-written
+    assert not [p for p in cache_dir().rglob("*") if p.is_file()]  # nothing half-written
+
+
+def test_corrupted_features_of_the_same_size_are_rebuilt(tiny_set, capsys):
+    from poslib import store
+
+    reference = np.array(extract_features(CONFIG, tiny_set, progress=False).array)
+    path = _entry(extract_features(CONFIG, tiny_set, progress=False)) / "features.npy"
+    payload = bytearray(path.read_bytes())
+    payload[-200:] = bytes(200)  # zero the end of the array: same size, same header
+    path.write_bytes(bytes(payload))
+    store._VERIFIED.clear()
+    features.FORWARD_PASSES.clear()
+    rebuilt = extract_features(CONFIG, tiny_set, progress=False)
+    assert features.FORWARD_PASSES == {CONFIG.label: 5}
+    assert np.array_equal(rebuilt.array, reference)
+    assert "checksum" in capsys.readouterr().out

@@ -33,3 +33,27 @@ def test_rounding_noise_counts_as_constant():
     noisy = 0.3 + 1e-8 * np.random.default_rng(0).standard_normal((1, 25))
     spc, constant = metrics.spearman_per_image(noisy, np.arange(25.0))
     assert constant[0] and spc[0] == 0.0
+
+
+def test_saliency_scores_hand_cases():
+    mask = np.zeros((1, 10, 10), np.uint8)
+    mask[0, :, :5] = 1
+    perfect = metrics.saliency_scores(mask.astype(float), mask)
+    assert perfect["max_f"] == pytest.approx(1.0) and perfect["mae"] == pytest.approx(0.0)
+    inverted = metrics.saliency_scores(1.0 - mask.astype(float), mask)
+    assert inverted["mae"] == pytest.approx(1.0)
+    half = metrics.saliency_scores(np.full((1, 10, 10), 0.5), mask)
+    assert half["mae"] == pytest.approx(0.5)
+    # everything predicted salient: precision 0.5, recall 1 -> F = 1.3 * 0.5 / (0.3 * 0.5 + 1)
+    assert half["max_f"] == pytest.approx(1.3 * 0.5 / (0.3 * 0.5 + 1.0), abs=1e-3)
+
+
+def test_confusion_matrix_and_iou_hand_case():
+    target = np.array([[0, 0, 1, 1], [2, 2, 2, 9]])
+    predicted = np.array([[0, 1, 1, 1], [2, 2, 0, 0]])
+    confusion = metrics.confusion_matrix(predicted, target, 3, ignore_index=9)
+    assert confusion.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 2]]
+    np.testing.assert_allclose(metrics.class_iou(confusion), [1 / 3, 2 / 3, 2 / 3])
+    table = metrics.segmentation_scores(predicted, target, ("a", "b", "c"), ignore_index=9)
+    assert table.loc[table["metric"] == "miou", "value"].item() == pytest.approx(5 / 9)
+    assert np.isnan(metrics.class_iou(np.array([[1, 0], [0, 0]]))[1])

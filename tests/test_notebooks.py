@@ -1,6 +1,7 @@
 """Every notebook runs headless in the smoke profile, and the sources stay clean."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -20,6 +21,14 @@ def test_notebook_source_has_no_outputs_and_one_parameters_cell(notebook):
     assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# ")
 
 
+#: What must never appear in rendered results (the same patterns as the repository's pre-stop check).
+LOCAL_PATH = re.compile(r'["\'(\s]/(work|tmp|root|home|Users)/[^"\'\s]*')
+PROGRESS_TEXT = re.compile(r"\d+/\d+ \[\d\d:\d\d<")
+#: Claims table of each notebook and the claims it must check.
+CLAIMS = {"02": ("claims_1_3", {"1", "2", "3"}), "03": ("claims_4_5", {"4", "5"}), "04": ("claims_6", {"6"}),
+          "05": ("claims_7_9", {"7", "8", "9"})}
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_notebook_runs_in_the_smoke_profile(notebook, tmp_path, data_root):
@@ -31,6 +40,19 @@ def test_notebook_runs_in_the_smoke_profile(notebook, tmp_path, data_root):
         if artefact["path"].endswith(".csv"):
             assert len(pd.read_csv(out / artefact["path"])) > 0
     assert (out / "README.md").is_file()
+    for path in [out / "notebooks" / notebook.name, out / "provenance" / f"{notebook.stem}.json", out / "README.md"]:
+        text = path.read_text()
+        assert not LOCAL_PATH.search(text), f"absolute local path in {path.name}: {LOCAL_PATH.search(text).group(0)}"
+        assert not PROGRESS_TEXT.search(text), f"progress-bar text in {path.name}"
+    prefix = notebook.name[:2]
+    if prefix == "01":  # both controls must behave, or nothing later means anything
+        controls = pd.read_csv(out / "tables" / "controls_01.csv")
+        assert set(controls["control"]) == {"coordinate channels", "raw pixels"} and controls["holds"].all()
+    if prefix in CLAIMS:
+        name, expected = CLAIMS[prefix]
+        checks = pd.read_csv(out / "tables" / f"{name}.csv")
+        assert {claim.split(":")[0] for claim in checks["claim"]} >= expected - ({"6"} if prefix == "04" else set())
+        assert checks["holds"].isin([True, False]).all() and checks["evidence"].str.len().min() > 0
 
 
 @pytest.mark.notebook

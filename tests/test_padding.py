@@ -33,12 +33,12 @@ def test_output_shape_per_rule(rule, side):
 def test_explicit_pad_layers_follow_the_rule(rule):
     net = apply_padding(small_net(), rule)
     out = net(torch.rand(2, 3, 16, 16))
-    # zeros/reflect/replicate/circular keep "same" sizes: 16 -> pad to 17 -> stride 2 -> 8; none: 14 -> 6
-    assert out.shape == ((2, 2, 6, 6) if rule == "none" else (2, 2, 8, 8))
+    # zeros/reflect/replicate/circular keep "same" sizes: 16 -> pad to 17 -> stride 2 -> 8; valid: 14 -> 6
+    assert out.shape == ((2, 2, 6, 6) if rule == "valid" else (2, 2, 8, 8))
     pads = [m for m in net.modules() if isinstance(m, (nn.ZeroPad2d, ModePad2d))]
     if rule == "zeros":
         assert isinstance(pads[0], nn.ZeroPad2d)
-    elif rule == "none":
+    elif rule == "valid":
         assert pads == []
     else:
         assert isinstance(pads[0], ModePad2d) and pads[0].mode == rule and pads[0].pad == (0, 1, 0, 1)

@@ -47,10 +47,19 @@ def test_same_seed_gives_the_same_table(tiny_images):
 
 def test_missing_weights_skip_the_row_with_a_reason(tiny_images, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    per_image, skipped, _ = probing.probe_backbones([("none", "none"), ("resnet152", "imagenet")], tiny_images,
-                                                    probing.readout_config_for(TINY), (0,), 32, progress=False)
-    assert set(per_image["backbone"]) == {"none"}
+    probed = probing.probe_backbones([("none", "none"), ("resnet152", "imagenet")], tiny_images,
+                                     probing.readout_config_for(TINY), (0,), 32, progress=False)
+    assert set(probed.per_image["backbone"]) == {"pixels"}  # the old name 'none' is an alias
+    skipped = probed.skipped_records()
     assert skipped[0]["backbone"] == "resnet152" and "checkpoints" in skipped[0]["reason"]
+    assert skipped[0]["cause"] == probing.SKIP_WEIGHTS_MISSING
+
+
+def test_an_unsupported_padding_rule_is_skipped_with_its_true_cause(tiny_images):
+    probed = probing.probe_rows([FeatureConfig("pixels", "none", padding="valid", input_size=32)], tiny_images,
+                                probing.readout_config_for(TINY), (0,), progress=False)
+    assert probed.per_image.empty
+    assert probed.skipped[0].cause == probing.SKIP_PADDING_UNSUPPORTED and "no convolution" in probed.skipped[0].reason
 
 
 def test_embedded_default_is_announced(tiny_images):

@@ -9,8 +9,8 @@ from poslib import reference, report
 def test_tables_and_figures_are_written_atomically_with_provenance(tmp_path):
     results = report.Results(str(tmp_path), "99_test")
     frame = pd.DataFrame({"pattern": ["H"], "spc": [0.123456]})
-    csv = results.table(frame, "demo", "A demo table.")
-    assert pd.read_csv(csv)["spc"].iloc[0] == 0.123456
+    results.table(frame, "demo", "A demo table.")
+    assert pd.read_csv(tmp_path / "tables" / "demo.csv")["spc"].iloc[0] == 0.123456
     assert "0.123" in (tmp_path / "tables" / "demo.md").read_text()
     figure, _ = plt.subplots()
     results.figure(figure, "demo", "A demo figure.")

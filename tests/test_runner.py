@@ -37,7 +37,7 @@ WRITE = ("from poslib import report\nimport pandas as pd\n"
 def test_a_failing_notebook_leaves_nothing_behind(tmp_path):
     notebook = _notebook(tmp_path / "98_fails.ipynb", WRITE.format(stem="98_fails") + "raise ValueError('boom')")
     out = tmp_path / "out"
-    with pytest.raises(RuntimeError, match="nothing was written"):
+    with pytest.raises(RuntimeError, match="Nothing was written"):
         runner.run_notebook(notebook, "smoke", "", out, log_output=False)
     assert not [p for p in out.rglob("*") if p.is_file()]
 

@@ -5,7 +5,7 @@ Notebook 04 asks three things of the same backbone weights:
 * **readout padding** 0, 1, 2 (the paper's Table 4, upper half): zero padding in the
   readout's own convolution marks the border, even on raw pixels;
 * **backbone padding rule** (:data:`poslib.padding.PADDING_RULES`): ``zeros`` (as
-  trained), ``none`` (every convolution "valid"; the paper's "w/o padding"), and, further
+  trained), ``valid`` (no padding; the paper's "w/o padding"), and, further
   than the paper, ``reflect``, ``replicate`` and ``circular``. Circular padding wraps the
   image onto a torus, so no convolution ever sees a border: the cleanest test of whether
   position comes from the border;
@@ -16,160 +16,80 @@ Notebook 04 asks three things of the same backbone weights:
 
 Backbones that cannot run a rule (ResNet-152 and EfficientNet-Lite0 without padding, see
 :data:`poslib.backbones.UNSUPPORTED_PADDING_REASONS`) are skipped with the reason recorded.
+Sizes come from the profile's :class:`poslib.config.PaddingStudySettings`; every
+configuration trains on the first ``train_images`` cached training images.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 
-from .backbones import WeightsNotFoundError
-from .config import ConfigError, Profile, check_choice
-from .features import FeatureConfig
-from .patterns import PATTERN_NAMES, make_patterns
-from .probing import FeatureBundle, ProbeImages, ProbeResult, extract_bundle, probe, readout_config_for
-from .readout import ReadoutConfig, predict
+from ..config import Profile
+from ..features import FeatureConfig
+from ..patterns import PATTERN_NAMES, make_patterns
+from ..probing import (FeatureBundle, ProbedRows, ProbeImages, ProbeResult, aggregate_over_seeds, extract_or_skip,
+                       probe, probe_rows, readout_config_for)
+from ..readout import ReadoutConfig, predict
 
-#: Profile-dependent sizes of notebook 04. ``epochs=None`` means the profile's epochs;
-#: ``*_rows=None`` means the profile's backbone rows (those of notebook 02);
-#: ``train_images``: every configuration (all padding rules alike) uses only the first this
-#: many training images (None: all), which halves the new feature extractions and the
-#: readout training in the default profile; ResNet-152 is left to the paper profile.
-PADDING_STUDY_SETTINGS: dict[str, dict] = {
-    "smoke": {
-        "epochs": None, "seeds": (0,), "readout_paddings": (0, 1, 2),
-        "readout_padding_rows": (("none", "none"), ("vgg16", "random")),
-        "rule_rows": (("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
-        "rules": ("zeros", "none", "circular"), "border_bins": 8, "side_band": 0.1, "train_images": None,
-    },
-    "default": {
-        "epochs": 10, "seeds": (0, 1, 2), "readout_paddings": (0, 1, 2),
-        "readout_padding_rows": (("none", "none"), ("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
-        "rule_rows": (("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
-        "rules": ("zeros", "none", "reflect", "replicate", "circular"), "border_bins": 16, "side_band": 0.1,
-        "train_images": 200,
-    },
-    "paper": {
-        "epochs": None, "seeds": (0, 1, 2), "readout_paddings": (0, 1, 2),
-        "readout_padding_rows": None, "rule_rows": None,
-        "rules": ("zeros", "none", "reflect", "replicate", "circular"), "border_bins": 16, "side_band": 0.1,
-        "train_images": None,
-    },
-}
 
-def padding_study_settings(profile: Profile) -> dict:
-    """Settings of notebook 04 for ``profile``, with ``None`` rows and epochs filled in.
+def study_readout(profile: Profile, **overrides) -> ReadoutConfig:
+    """The one-layer 3x3 readout of notebook 04 (the study's epochs), with overrides."""
+    return readout_config_for(profile, epochs=profile.padding_study.epochs, **overrides)
 
-    Raises
-    ------
-    ConfigError
-        If the profile has no entry in :data:`PADDING_STUDY_SETTINGS`.
+
+def probe_backbone_rules(profile: Profile, images: ProbeImages, progress: bool = False) -> ProbedRows:
+    """Probe the same backbone weights under every padding rule of the study.
+
+    Rows ``profile.padding_study.rule_rows`` x rules ``profile.padding_study.rules``;
+    configurations a backbone cannot run are skipped with their cause.
     """
-    settings = dict(PADDING_STUDY_SETTINGS[check_choice(profile.name, PADDING_STUDY_SETTINGS, "profile for notebook 04")])
-    settings["epochs"] = settings["epochs"] or profile.epochs
-    settings["readout_padding_rows"] = [tuple(r) for r in settings["readout_padding_rows"] or profile.backbones]
-    settings["rule_rows"] = [tuple(r) for r in settings["rule_rows"] or profile.backbones if r[0] != "none"]
-    return settings
+    settings = profile.padding_study
+    configs = [FeatureConfig(backbone, weights, padding=rule, input_size=profile.input_size)
+               for backbone, weights in settings.rule_rows for rule in settings.rules]
+    return probe_rows(configs, images, study_readout(profile), settings.seeds, train_images=settings.train_images,
+                      progress=progress)
 
 
-def first_training_images(images: ProbeImages, n_images: int | None) -> ProbeImages:
-    """The same image sets with only the first ``n_images`` training images (None: unchanged)."""
-    train = images.train
-    if not n_images or n_images >= len(train):
-        return images
-    subset = dataclasses.replace(train, images=train.images[:n_images], ids=train.ids[:n_images],
-                                 source=f"{train.source} (first {n_images})", _fingerprint=None)
-    return dataclasses.replace(images, train=subset)
-
-
-def probe_readout_paddings(rows, images: ProbeImages, profile: Profile, settings: dict,
-                           reuse: dict | None = None, progress: bool = False):
-    """One-layer 3x3 readouts with zero padding ``settings["readout_paddings"]`` on each row.
+def probe_readout_paddings(profile: Profile, images: ProbeImages, rules: ProbedRows | None = None,
+                           progress: bool = False) -> ProbedRows:
+    """One-layer 3x3 readouts with zero padding ``profile.padding_study.readout_paddings`` on each row.
 
     Parameters
     ----------
-    rows : list of (str, str)
-        ``(backbone, weights)`` rows (features as cached by notebook 02).
-    images : ProbeImages
     profile : Profile
-    settings : dict
-        From :func:`padding_study_settings`.
-    reuse : dict, optional
-        ``probed`` of :func:`probe_backbone_rules`: a row's readout padding 0 is taken
-        from its ``zeros`` rule instead of being trained again.
+    images : ProbeImages
+    rules : ProbedRows, optional
+        Output of :func:`probe_backbone_rules`: a row's readout padding 0 is taken from its
+        ``zeros`` rule instead of being trained again.
     progress : bool
 
     Returns
     -------
-    per_image : pandas.DataFrame
-        :func:`poslib.probing.probe` rows (column ``readout_padding``).
-    skipped : list of dict
-        Rows whose weights are missing.
+    ProbedRows
+        ``per_image`` has one block per row and readout padding (column ``readout_padding``).
     """
-    frames, skipped = [], []
-    for backbone, weights in rows:
-        known = (reuse or {}).get((backbone, weights, "zeros"))
-        try:
-            bundle = known[0] if known else extract_bundle(
-                FeatureConfig(backbone, weights, input_size=profile.input_size), images, progress)
-        except WeightsNotFoundError as error:
-            skipped.append({"backbone": backbone, "weights": weights, "padding": "zeros", "reason": str(error)})
-            continue
-        for padding in settings["readout_paddings"]:
-            if padding == 0 and known:
-                frames.append(known[1].per_image)
-                continue
-            config = readout_config_for_study(profile, settings, padding=padding)
-            frames.append(probe(bundle, config, settings["seeds"], progress=progress).per_image)
-    per_image = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return per_image, skipped
-
-
-def readout_config_for_study(profile: Profile, settings: dict, **overrides) -> ReadoutConfig:
-    """The one-layer 3x3 readout of notebook 04 (``settings["epochs"]``), with overrides."""
-    return readout_config_for(profile, epochs=settings["epochs"], **overrides)
-
-
-def probe_backbone_rules(rows, rules, images: ProbeImages, readout: ReadoutConfig, seeds,
-                         input_size: int, progress: bool = False):
-    """Probe the same backbone weights under several padding rules.
-
-    Parameters
-    ----------
-    rows : list of (str, str)
-        ``(backbone, weights)``.
-    rules : tuple of str
-        Padding rules (:data:`poslib.padding.PADDING_RULES`).
-    images : ProbeImages
-    readout : ReadoutConfig
-    seeds : iterable of int
-    input_size : int
-
-    Returns
-    -------
-    per_image : pandas.DataFrame
-        :func:`poslib.probing.probe` rows (column ``padding`` is the rule).
-    skipped : list of dict
-        ``{"backbone", "weights", "padding", "reason"}`` for each configuration that could not run.
-    probed : dict
-        ``(backbone, weights, rule) -> (FeatureBundle, ProbeResult)``.
-    """
+    settings = profile.padding_study
+    known = rules.probed if rules is not None else {}
     frames, skipped, probed = [], [], {}
-    for backbone, weights in rows:
-        for rule in rules:
-            try:
-                bundle = extract_bundle(FeatureConfig(backbone, weights, padding=rule, input_size=input_size),
-                                        images, progress)
-            except (WeightsNotFoundError, ConfigError) as error:
-                skipped.append({"backbone": backbone, "weights": weights, "padding": rule, "reason": str(error)})
+    for backbone, weights in settings.readout_padding_rows:
+        config = FeatureConfig(backbone, weights, input_size=profile.input_size)
+        if config in known:
+            bundle = known[config][0]
+        else:
+            bundle, skip = extract_or_skip(config, images, progress)
+            if skip is not None:
+                skipped.append(skip)
                 continue
-            result = probe(bundle, readout, seeds, progress=progress)
+            bundle = bundle.with_training_subset(settings.train_images)
+        for padding in settings.readout_paddings:
+            if padding == 0 and config in known:
+                result = known[config][1]
+            else:
+                result = probe(bundle, study_readout(profile, padding=padding), settings.seeds, progress=progress)
             frames.append(result.per_image)
-            probed[(backbone, weights, rule)] = (bundle, result)
-    per_image = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return per_image, skipped, probed
+            probed[(config, padding)] = (bundle, result)
+    return ProbedRows(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), skipped, probed)
 
 
 def border_distance(size: int) -> np.ndarray:
@@ -265,11 +185,37 @@ def side_asymmetry(sides: pd.DataFrame) -> pd.DataFrame:
     keys = ["backbone", "weights", "padding", "pattern"]
     wide = sides.pivot_table(index=keys + ["seed"], columns="side", values="abs_error").reset_index()
     wide = wide.assign(right_minus_left=wide["right"] - wide["left"], bottom_minus_top=wide["bottom"] - wide["top"])
-    return (wide.groupby(keys, sort=False)
-            .agg(right_minus_left=("right_minus_left", "mean"), right_minus_left_std=("right_minus_left", lambda s: s.std(ddof=0)),
-                 bottom_minus_top=("bottom_minus_top", "mean"), bottom_minus_top_std=("bottom_minus_top", lambda s: s.std(ddof=0)),
-                 n_seeds=("seed", "nunique"))
-            .reset_index())
+    return aggregate_over_seeds(wide, keys, ["right_minus_left", "bottom_minus_top"])[
+        keys + ["right_minus_left", "right_minus_left_std", "bottom_minus_top", "bottom_minus_top_std", "n_seeds"]]
+
+
+def border_analysis(rules: ProbedRows, n_bins: int, band: float, patterns=("H", "V", "G"),
+                    test_index: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Border errors of every probed rule: rings (mean and std over seeds) and side asymmetry.
+
+    Parameters
+    ----------
+    rules : ProbedRows
+        Output of :func:`probe_backbone_rules`.
+    n_bins, band, patterns, test_index :
+        As in :func:`border_errors`.
+
+    Returns
+    -------
+    rings : pandas.DataFrame
+        backbone, weights, padding, pattern, distance, abs_error, abs_error_std, n_seeds, n_pixels.
+    asymmetry : pandas.DataFrame
+        :func:`side_asymmetry` of the side errors.
+    """
+    ring_frames, side_frames = [], []
+    for bundle, result in rules.probed.values():
+        rings_part, sides_part = border_errors(bundle, result, n_bins, band, patterns=patterns, test_index=test_index)
+        ring_frames.append(rings_part)
+        side_frames.append(sides_part)
+    rings = aggregate_over_seeds(pd.concat(ring_frames, ignore_index=True),
+                                 ["backbone", "weights", "padding", "pattern", "distance"], ["abs_error"],
+                                 n_pixels=("n_pixels", "first"))
+    return rings, side_asymmetry(pd.concat(side_frames, ignore_index=True))
 
 
 def plot_border_errors(rings: pd.DataFrame, pattern_column: str = "pattern"):

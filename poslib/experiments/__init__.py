@@ -1,0 +1,11 @@
+"""The study's experiments beyond a single probing run, one module per question.
+
+``layerwise``
+    readout depth / kernel variants and one level at a time, with a channel control (notebook 03).
+``padding_study``
+    backbone padding rules, readout padding and the border analysis (notebook 04).
+``frame_shift``
+    how a saliency prediction moves when the image frame is cut (notebook 05, Figure 1).
+``task_probing``
+    the position readout on encoders trained for different tasks (notebook 05, Table 6).
+"""

@@ -1,0 +1,191 @@
+"""Atomic writes and content-keyed cache entries: the one place poslib writes files it reuses.
+
+Every file poslib writes goes through :func:`atomic_write_bytes` (or a temporary file
+renamed with :meth:`CacheEntry.commit`), so a reader never sees half a file.
+
+A :class:`CacheEntry` is a folder ``<cache>/<kind>/<key[:24]>`` whose name comes from a
+SHA-256 key over everything that changes its content (:func:`content_key`). It holds
+payload files (``features.npy``, ``weights.pt``, ``history.csv``...) and a ``meta.json``
+written *last*, which records the entry's format version, its full key, and the size and
+checksum of every payload file. Reading an entry checks all of that: an entry whose
+``meta.json`` is missing, from another format version or key, or whose files are missing,
+truncated or changed (checksum mismatch) is reported in one line and rebuilt, never reused.
+Feature caches (:mod:`poslib.features`) and trained task models (:mod:`poslib.training`)
+are both such entries.
+
+Checksums are CRC-32 over 16 MiB blocks (about 1 GB/s here); a file is verified once per
+process and content (size and modification time), so reading the same entry again costs
+nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zlib
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .config import cache_dir
+
+_BLOCK = 16 * 2**20
+#: (path, size, mtime_ns) of files whose checksum was verified in this process.
+_VERIFIED: set[tuple[str, int, int]] = set()
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename.
+
+    The file gets the permissions of a newly created file under the process umask.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def file_checksum(path: Path) -> str:
+    """CRC-32 of a file's content, as 8 hex digits.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"; _ = p.write_bytes(b"abc")
+    >>> file_checksum(p)
+    '352441c2'
+    """
+    crc = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK), b""):
+            crc = zlib.crc32(block, crc)
+    return f"{crc & 0xFFFFFFFF:08x}"
+
+
+def content_key(**parts) -> str:
+    """SHA-256 over ``parts`` (JSON, sorted keys) plus the torch version: the name of a cache entry."""
+    payload = dict(parts, torch=torch.__version__.split("+")[0])
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class CacheEntry:
+    """One content-keyed cache folder (see the module docstring).
+
+    Parameters
+    ----------
+    kind : str
+        Sub-folder of the cache (``"features/vgg16"``, ``"task_models/saliency"``...).
+    key : str
+        Full SHA-256 key (:func:`content_key`); the folder is named by its first 24 digits.
+    format_version : int
+        Version of the entry's layout and meaning; an entry written by another is rebuilt.
+    root : Path, optional
+        Cache root (default :func:`poslib.config.cache_dir`).
+    """
+
+    def __init__(self, kind: str, key: str, format_version: int, root: Path | None = None):
+        self.kind, self.key, self.format_version = kind, key, format_version
+        self.folder = Path(root or cache_dir()) / kind / key[:24]
+
+    @property
+    def label(self) -> str:
+        """``<kind>/<key prefix>``, for messages."""
+        return f"{self.kind}/{self.key[:12]}"
+
+    def path(self, name: str) -> Path:
+        """Path of payload file ``name`` inside the entry."""
+        return self.folder / name
+
+    def read(self, verify: bool = True) -> dict | None:
+        """The entry's metadata if it is complete, current and intact, else None.
+
+        A reason is printed (one line) for every entry that exists but cannot be used.
+        """
+        meta_path = self.folder / "meta.json"
+        if not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("format") != self.format_version or meta.get("key") != self.key:
+                raise ValueError(f"written by cache format {meta.get('format')} (poslib {meta.get('poslib')}), "
+                                 f"this is format {self.format_version}")
+            for name, record in meta.get("files", {}).items():
+                self._check_file(self.folder / name, record, verify)
+        except (OSError, ValueError, json.JSONDecodeError) as error:
+            print(f"[poslib] rebuilding cache entry {self.label}: {error}")
+            return None
+        return meta
+
+    @staticmethod
+    def _check_file(path: Path, record: dict, verify: bool) -> None:
+        stat = path.stat()
+        if stat.st_size != record["bytes"]:
+            raise ValueError(f"{path.name} has {stat.st_size} bytes, expected {record['bytes']} (truncated or replaced)")
+        token = (str(path), stat.st_size, stat.st_mtime_ns)
+        if verify and token not in _VERIFIED:
+            if file_checksum(path) != record["crc32"]:
+                raise ValueError(f"{path.name} does not match its checksum (the file was changed or corrupted)")
+            _VERIFIED.add(token)
+
+    def begin(self) -> None:
+        """Start (re)writing the entry: create the folder, invalidate old metadata, clear dead temporaries."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "meta.json").unlink(missing_ok=True)
+        for tmp in self.folder.glob(".*.tmp-*"):
+            pid = tmp.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+
+    def temporary(self, name: str) -> Path:
+        """A private temporary path for payload ``name``, to be moved in with :meth:`commit`."""
+        return self.folder / f".{name}.tmp-{os.getpid()}"
+
+    def commit(self, tmp: Path, name: str) -> Path:
+        """Move a finished temporary file into place as payload ``name``."""
+        target = self.folder / name
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+        return target
+
+    def write_bytes(self, name: str, payload: bytes) -> Path:
+        """Write payload ``name`` atomically."""
+        return atomic_write_bytes(self.folder / name, payload)
+
+    def finish(self, meta: dict) -> dict:
+        """Write ``meta.json`` last, with format, key, poslib version and every payload's size and checksum."""
+        files = {}
+        for path in sorted(p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                           and p.name != "meta.json"):
+            files[path.name] = {"bytes": path.stat().st_size, "crc32": file_checksum(path)}
+            stat = path.stat()
+            _VERIFIED.add((str(path), stat.st_size, stat.st_mtime_ns))
+        record = {"format": self.format_version, "key": self.key, "poslib": __version__, **meta, "files": files}
+        atomic_write_bytes(self.folder / "meta.json", json.dumps(record, indent=1, default=str).encode())
+        return record

@@ -1,0 +1,276 @@
+"""Training the task networks of notebook 05 from scratch, with a content-keyed weight cache.
+
+Training: Adam (lr :attr:`TrainConfig.lr`, cosine decay per step), random horizontal flips,
+binary cross-entropy (saliency) or cross-entropy with an ignored void id (segmentation);
+seeded initialisation and batch order, so the same seed gives the same weights on CPU.
+
+Trained weights are cached like features: a :class:`poslib.store.CacheEntry` whose key
+hashes the training configuration, the training data's content, the torch version and
+:data:`MODEL_CACHE_FORMAT`.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from .backbones import seeded
+from .config import ConfigError, progress_bar
+from .data import DatasetError, PairedSet
+from .features import images_to_tensor
+from .metrics import saliency_scores, segmentation_scores
+from .padding import check_padding_rule
+from .segnet import DECODER_CHANNELS, VGG_SMALL_CONVS, VGG_SMALL_WIDTHS, EncoderDecoder, count_parameters
+from .store import CacheEntry, content_key
+from .task_data import TaskData
+
+#: Bump when the meaning of cached weights changes.
+MODEL_CACHE_FORMAT = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that changes the trained weights (besides the data).
+
+    Parameters
+    ----------
+    task : {"saliency", "segmentation"}
+    padding_rule : str
+        Encoder padding rule.
+    n_outputs : int
+    epochs, batch_size : int
+    lr, weight_decay : float
+        Adam settings; the learning rate follows a cosine from ``lr`` to 0 over all steps.
+    ignore_index : int
+        Segmentation target id left out of the loss.
+    flip : bool
+        Random horizontal flips.
+    seed : int
+        Seed of the initialisation, batch order and flips.
+    widths, convs : tuple of int
+    decoder_channels : int
+    """
+
+    task: str
+    padding_rule: str
+    n_outputs: int
+    epochs: int
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    ignore_index: int = 255
+    flip: bool = True
+    seed: int = 0
+    widths: tuple[int, ...] = VGG_SMALL_WIDTHS
+    convs: tuple[int, ...] = VGG_SMALL_CONVS
+    decoder_channels: int = DECODER_CHANNELS
+
+    def __post_init__(self):
+        if self.task not in ("saliency", "segmentation"):
+            raise ConfigError(f"unknown task {self.task!r}; use 'saliency' or 'segmentation'")
+        object.__setattr__(self, "padding_rule", check_padding_rule(self.padding_rule))
+
+    def build_model(self) -> EncoderDecoder:
+        """A freshly initialised model (seeded by :attr:`seed`)."""
+        return seeded(self.seed, lambda: EncoderDecoder(self.n_outputs, self.padding_rule, self.widths, self.convs,
+                                                        self.decoder_channels))
+
+
+def task_config(data: TaskData, padding_rule: str, epochs: int, batch_size: int, seed: int = 0,
+                **overrides) -> TrainConfig:
+    """The :class:`TrainConfig` of a task's data, padding rule and schedule."""
+    return TrainConfig(task=data.task, padding_rule=padding_rule, n_outputs=data.n_outputs, epochs=epochs,
+                       batch_size=batch_size, ignore_index=data.ignore_index, seed=seed, **overrides)
+
+
+def task_loss(config: TrainConfig, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy (saliency) or cross-entropy ignoring :attr:`TrainConfig.ignore_index`."""
+    if config.task == "saliency":
+        return F.binary_cross_entropy_with_logits(logits[:, 0], targets.float())
+    return F.cross_entropy(logits, targets.long(), ignore_index=config.ignore_index)
+
+
+def train_model(config: TrainConfig, data: PairedSet, progress: bool = True,
+                description: str = "") -> tuple[EncoderDecoder, pd.DataFrame]:
+    """Train a model from scratch on ``data``.
+
+    Returns
+    -------
+    model : EncoderDecoder
+        In eval mode.
+    history : pandas.DataFrame
+        One row per step: epoch, step, loss, lr.
+    """
+    if len(data) == 0:
+        raise DatasetError(f"no training pairs in {data.name!r}")
+    model = config.build_model()
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(data) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+    rng = np.random.default_rng([config.seed, 17])
+    rows, step = [], 0
+    model.train()
+    bar = progress_bar(None, description or f"train {config.task}/{config.padding_rule}", progress, total=total)
+    with torch.random.fork_rng(devices=[]), bar:
+        torch.manual_seed(config.seed)
+        for epoch in range(config.epochs):
+            order = rng.permutation(len(data))
+            for start in range(0, len(data), config.batch_size):
+                index = np.sort(order[start:start + config.batch_size])
+                images, targets = data.images[index], data.targets[index]
+                if config.flip:
+                    flips = rng.random(len(index)) < 0.5
+                    images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
+                    targets = np.where(flips[:, None, None], targets[:, :, ::-1], targets)
+                inputs = images_to_tensor(images)
+                loss = task_loss(config, model(inputs), torch.from_numpy(np.ascontiguousarray(targets)))
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                rows.append({"epoch": epoch, "step": step, "loss": loss.item(), "lr": schedule.get_last_lr()[0]})
+                schedule.step()
+                step += 1
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
+    model.eval()
+    return model, pd.DataFrame(rows)
+
+
+@dataclass
+class TrainedModel:
+    """A trained model with its training history and its cached weights file."""
+
+    config: TrainConfig
+    model: EncoderDecoder
+    history: pd.DataFrame
+    weights_path: Path
+    key: str
+    from_cache: bool
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``<task>/<padding rule>``."""
+        return f"{self.config.task}/{self.config.padding_rule}"
+
+
+def model_cache_entry(config: TrainConfig, data: PairedSet, cache_root: Path | None = None) -> CacheEntry:
+    """The cache entry of ``config`` trained on ``data`` (key: configuration, data content, torch, format)."""
+    key = content_key(format=MODEL_CACHE_FORMAT, config=asdict(config), data=data.fingerprint)
+    return CacheEntry(f"task_models/{config.task}", key, MODEL_CACHE_FORMAT, cache_root)
+
+
+def _load_cached_model(entry: CacheEntry, meta: dict, config: TrainConfig) -> TrainedModel | None:
+    """The model stored in a verified entry, or None (printing why) if it does not load."""
+    try:
+        model = config.build_model()
+        model.load_state_dict(torch.load(entry.path("weights.pt"), map_location="cpu", weights_only=True))
+        history = pd.read_csv(entry.path("history.csv"))
+    except Exception as error:  # noqa: BLE001 - any unreadable part means retraining
+        print(f"[poslib] retraining {config.task}/{config.padding_rule}: unusable cache entry {entry.label} ({error})")
+        return None
+    model.eval()
+    return TrainedModel(config, model, history, entry.path("weights.pt"), entry.key, True, meta)
+
+
+def trained_model(config: TrainConfig, data: PairedSet, cache_root: Path | None = None,
+                  progress: bool = True) -> TrainedModel:
+    """The model of ``config`` trained on ``data``: from the cache, or trained once and cached.
+
+    The entry (:class:`poslib.store.CacheEntry`) holds ``weights.pt``, ``history.csv`` and
+    ``meta.json``; an entry that is incomplete, changed on disk, from another format, or
+    whose weights do not load is retrained, never reused.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    data : PairedSet
+        Training pairs.
+    cache_root : Path, optional
+        Cache folder (default :func:`poslib.config.cache_dir`).
+    progress : bool
+        Show a progress bar while training.
+    """
+    entry = model_cache_entry(config, data, cache_root)
+    meta = entry.read()
+    cached = None if meta is None else _load_cached_model(entry, meta, config)
+    if cached is not None:
+        return cached
+    entry.begin()
+    started = time.perf_counter()
+    model, history = train_model(config, data, progress=progress)
+    seconds = time.perf_counter() - started
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    entry.write_bytes("weights.pt", buffer.getvalue())
+    entry.write_bytes("history.csv", history.to_csv(index=False).encode())
+    meta = entry.finish({"config": asdict(config),
+                         "data": {"name": data.name, "n_images": len(data), "fingerprint": data.fingerprint[:16]},
+                         "parameters": count_parameters(model), "seconds": round(seconds, 1)})
+    return TrainedModel(config, model, history, entry.path("weights.pt"), entry.key, False, meta)
+
+
+# ----------------------------------------------------------------------------- prediction and scores
+
+
+@torch.inference_mode()
+def predict_logits(model: EncoderDecoder, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """Logits (N, n_outputs, H, W) of uint8 images (N, H, W, 3)."""
+    model.eval()
+    outputs = [model(images_to_tensor(images[start:start + batch_size])).numpy()
+               for start in range(0, len(images), batch_size)]
+    return np.concatenate(outputs).astype(np.float32)
+
+
+def predict_saliency(model: EncoderDecoder, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """Saliency probabilities (N, H, W) in [0, 1]."""
+    return 1.0 / (1.0 + np.exp(-predict_logits(model, images, batch_size)[:, 0]))
+
+
+def predict_labels(model: EncoderDecoder, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """Class ids (N, H, W) of the most probable class."""
+    return predict_logits(model, images, batch_size).argmax(axis=1).astype(np.uint8)
+
+
+def evaluate_saliency(models: dict[str, TrainedModel], data: TaskData) -> pd.DataFrame:
+    """Saliency scores of every model on every test set (one row per padding and test set)."""
+    rows = []
+    for padding, trained in models.items():
+        for test in data.tests:
+            scores = saliency_scores(predict_saliency(trained.model, test.images), test.targets)
+            rows.append({"padding": padding, "test_set": test.name, **scores})
+    return pd.DataFrame(rows)
+
+
+def evaluate_segmentation(models: dict[str, TrainedModel], data: TaskData) -> pd.DataFrame:
+    """Per-class IoU and mIoU of every model on every test set, long format."""
+    frames = []
+    for padding, trained in models.items():
+        for test in data.tests:
+            scores = segmentation_scores(predict_labels(trained.model, test.images), test.targets,
+                                         data.class_names, data.ignore_index)
+            frames.append(scores.assign(padding=padding, test_set=test.name))
+    return pd.concat(frames, ignore_index=True)[["padding", "test_set", "metric", "class", "value"]]
+
+
+def train_task_models(data: TaskData, padding_rules, epochs: int, batch_size: int, seed: int = 0,
+                      progress: bool = True) -> dict[str, TrainedModel]:
+    """Train (or load from the cache) one model per padding rule, with the same schedule and seed."""
+    return {rule: trained_model(task_config(data, rule, epochs, batch_size, seed), data.train, progress=progress)
+            for rule in padding_rules}
+
+
+def training_histories(models: dict[str, TrainedModel]) -> pd.DataFrame:
+    """Mean training loss per epoch of every model (columns task, padding, epoch, loss)."""
+    frames = [trained.history.groupby("epoch", as_index=False)["loss"].mean()
+              .assign(task=trained.config.task, padding=padding) for padding, trained in models.items()]
+    return pd.concat(frames, ignore_index=True)[["task", "padding", "epoch", "loss"]]

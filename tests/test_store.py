@@ -1,0 +1,85 @@
+"""poslib.store: atomic writes and verified cache entries."""
+
+import json
+import os
+
+import pytest
+
+from poslib import store
+
+
+def _entry(tmp_path, key="k" * 64, version=1):
+    return store.CacheEntry("demo", key, version, root=tmp_path)
+
+
+def _write(entry, payload=b"0123456789" * 1000):
+    entry.begin()
+    entry.write_bytes("data.bin", payload)
+    return entry.finish({"note": "test"})
+
+
+def test_a_finished_entry_reads_back_with_checksums(tmp_path):
+    meta = _write(_entry(tmp_path))
+    assert meta["files"]["data.bin"]["bytes"] == 10000 and len(meta["files"]["data.bin"]["crc32"]) == 8
+    assert _entry(tmp_path).read()["note"] == "test"
+
+
+def test_an_unfinished_entry_is_not_reused(tmp_path):
+    entry = _entry(tmp_path)
+    entry.begin()
+    entry.write_bytes("data.bin", b"x")
+    assert entry.read() is None  # no meta.json yet: nothing half-written is ever read
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "zero"])
+def test_changed_contents_are_detected(tmp_path, damage, capsys):
+    _write(_entry(tmp_path))
+    store._VERIFIED.clear()
+    path = _entry(tmp_path).path("data.bin")
+    payload = bytearray(path.read_bytes())
+    if damage == "flip":
+        payload[5000] ^= 0xFF
+    elif damage == "truncate":
+        payload = payload[:-1]
+    else:
+        payload = bytearray(len(payload))
+    path.write_bytes(bytes(payload))
+    assert _entry(tmp_path).read() is None
+    assert "rebuilding cache entry" in capsys.readouterr().out
+
+
+def test_another_format_version_is_rebuilt(tmp_path, capsys):
+    _write(_entry(tmp_path, version=1))
+    assert _entry(tmp_path, version=2).read() is None
+    assert "format 1" in capsys.readouterr().out
+
+
+def test_a_swapped_entry_is_detected_by_its_key(tmp_path):
+    _write(_entry(tmp_path, key="a" * 64))
+    _write(_entry(tmp_path, key="b" * 64))
+    a, b = _entry(tmp_path, key="a" * 64).folder / "meta.json", _entry(tmp_path, key="b" * 64).folder / "meta.json"
+    meta_a, meta_b = a.read_text(), b.read_text()
+    a.write_text(meta_b)
+    b.write_text(meta_a)
+    assert _entry(tmp_path, key="a" * 64).read() is None and _entry(tmp_path, key="b" * 64).read() is None
+
+
+def test_temporary_files_of_dead_processes_are_cleared(tmp_path):
+    entry = _entry(tmp_path)
+    entry.folder.mkdir(parents=True)
+    stale = entry.folder / ".data.bin.tmp-999999999"
+    mine = entry.temporary("data.bin")
+    stale.write_bytes(b"x")
+    mine.write_bytes(b"y")
+    entry.begin()
+    assert not stale.exists() and mine.exists()
+
+
+def test_atomic_writes_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = store.atomic_write_bytes(tmp_path / "a.json", json.dumps({"a": 1}).encode())
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

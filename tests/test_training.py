@@ -1,0 +1,58 @@
+"""poslib.training: training from scratch, determinism, the weight cache, evaluation."""
+
+import numpy as np
+import pytest
+import torch
+
+from poslib import scenes, training
+from poslib.backbones import build_backbone
+from poslib.segnet import VGG_SMALL_WIDTHS
+
+
+@pytest.fixture(scope="module")
+def tiny_scenes():
+    return scenes.saliency_scenes("train", 8, 96, seed=0)
+
+
+def test_short_training_reduces_the_loss(tiny_scenes):
+    config = training.TrainConfig("saliency", "zeros", 1, epochs=4, batch_size=4, lr=3e-3)
+    _, history = training.train_model(config, tiny_scenes, progress=False)
+    per_epoch = history.groupby("epoch")["loss"].mean()
+    assert per_epoch.iloc[-1] < 0.8 * per_epoch.iloc[0]
+
+
+def test_segmentation_training_ignores_void_and_is_deterministic():
+    pairs = scenes.segmentation_scenes("train", 4, (96, 96), seed=0)
+    pairs.targets[:, :10] = scenes.SCENE_IGNORE_INDEX
+    config = training.TrainConfig("segmentation", "zeros", 4, epochs=1, batch_size=2)
+    first = training.train_model(config, pairs, progress=False)[1]["loss"].to_numpy()
+    second = training.train_model(config, pairs, progress=False)[1]["loss"].to_numpy()
+    assert np.isfinite(first).all()
+    np.testing.assert_array_equal(first, second)
+
+
+def test_weight_cache_loads_the_trained_weights_and_rebuilds_a_corrupt_entry(tmp_path, tiny_scenes):
+    config = training.TrainConfig("saliency", "valid", 1, epochs=1, batch_size=4)
+    first = training.trained_model(config, tiny_scenes, cache_root=tmp_path, progress=False)
+    second = training.trained_model(config, tiny_scenes, cache_root=tmp_path, progress=False)
+    assert not first.from_cache and second.from_cache
+    images = tiny_scenes.images[:2]
+    fresh = config.build_model().eval()  # same seed, untrained: a loaded model must differ from it
+    np.testing.assert_array_equal(training.predict_logits(first.model, images),
+                                  training.predict_logits(second.model, images))
+    assert not np.allclose(training.predict_logits(fresh, images), training.predict_logits(second.model, images))
+    first.weights_path.write_bytes(b"truncated")
+    third = training.trained_model(config, tiny_scenes, cache_root=tmp_path, progress=False)
+    assert not third.from_cache
+    assert training.trained_model(config, tiny_scenes, cache_root=tmp_path, progress=False).from_cache
+
+
+def test_trained_encoder_loads_as_a_tapped_backbone(tmp_path, tiny_scenes):
+    config = training.TrainConfig("saliency", "zeros", 1, epochs=1, batch_size=4)
+    trained = training.trained_model(config, tiny_scenes, cache_root=tmp_path, progress=False)
+    backbone = build_backbone("vggsmall", str(trained.weights_path), 0, 96, "zeros")
+    assert backbone.weights_id.startswith("file:") and backbone.tap_channels == list(VGG_SMALL_WIDTHS)
+    image = torch.rand(1, 3, 96, 96)
+    with torch.no_grad():
+        for tap, expected in zip(backbone(image), trained.model.encoder(image)):
+            torch.testing.assert_close(tap, expected)
