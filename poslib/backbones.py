@@ -495,6 +495,28 @@ BACKBONE_DISPLAY_NAMES = {"vgg16": "VGG16", "resnet152": "ResNet-152", "efficien
                           RAW_PIXELS: "no network (raw pixels)"}
 
 
+#: Backbone classes: what a row can and cannot be evidence for.
+IMAGENET_CLASS, CONTROL_CLASS, OTHER_CLASS = "ImageNet", "control", "other"
+#: Weights names of ImageNet-trained networks fed the input they were trained with.
+IMAGENET_WEIGHTS = ("imagenet", "imagenet-caffe")
+
+
+def backbone_class(name: str, weights: str) -> str:
+    """``"ImageNet"`` (ImageNet-trained, fed its training input), ``"control"`` (random init,
+    raw pixels) or ``"other"`` (another training task, another input convention, a file).
+
+    Examples
+    --------
+    >>> backbone_class("vgg16", "imagenet-caffe"), backbone_class("vgg16", "random"), backbone_class("pixels", "none")
+    ('ImageNet', 'control', 'control')
+    >>> backbone_class("vgg16", "imagenet-caffe-unnormalised")
+    'other'
+    """
+    if name == RAW_PIXELS or str(weights).startswith("random"):
+        return CONTROL_CLASS
+    return IMAGENET_CLASS if weights in IMAGENET_WEIGHTS else OTHER_CLASS
+
+
 def backbone_label(name: str, weights_id: str) -> str:
     """An honest human label of a backbone and the weights it actually holds.
 
