@@ -29,7 +29,7 @@ readouts on the same batch sequence, up to floating-point summation order;
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -319,7 +319,3 @@ def evaluate(model: PosENet, features: np.ndarray, targets: np.ndarray, pattern_
             results[name]["mae"].append(mae_per_image(prediction[:, t], targets[t]))
     return {name: {k: np.concatenate(v) for k, v in values.items()} for name, values in results.items()}
 
-
-def config_record(config: ReadoutConfig) -> dict:
-    """Plain-dict view of a readout configuration, for tables and provenance."""
-    return asdict(config)
