@@ -251,8 +251,13 @@ def feature_tensor(features: np.ndarray, channels: np.ndarray | None = None, dty
 
 def load_batch(features, index: np.ndarray, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Channels-last batch ``features[index]`` on ``device`` in ``dtype`` (from a tensor or :class:`MappedFeatures`)."""
-    batch = features[torch.from_numpy(np.asarray(index))].to(device=device, dtype=dtype)
-    return batch.contiguous(memory_format=torch.channels_last)
+    index = torch.from_numpy(np.asarray(index))
+    if isinstance(features, torch.Tensor) and features.is_contiguous(memory_format=torch.channels_last):
+        # gather whole (H, W, C) rows of the channels-last storage: one copy, already channels-last
+        batch = features.permute(0, 2, 3, 1)[index].permute(0, 3, 1, 2)
+    else:
+        batch = features[index]
+    return batch.to(device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
 
 
 def upsample(maps: torch.Tensor, size: int) -> torch.Tensor:
@@ -460,7 +465,8 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
                 torch.manual_seed(seed)
                 models.append(PosENet(inputs.shape[1], n_targets, config.depth, config.kernel_size,
                                       config.padding, config.hidden_channels))
-    model = PosENet.stack(models).to(device)
+    # channels-last weights: oneDNN's convolution (backward above all) is faster with them
+    model = PosENet.stack(models).to(device=device, memory_format=torch.channels_last)
     out_size = inputs.shape[-1]
     for _ in range(config.depth):
         out_size = out_size + 2 * config.padding - config.kernel_size + 1
