@@ -10,6 +10,17 @@
 2. **The naive design** (the backbone runs inside the training loop, one target at a time,
    as in the paper's public code) on a small workload, next to the cached design on the
    same small workload; the ratio of their wall times and of their forward passes.
+3. **Readout training speed** (:func:`readout_speed`) on the VGG16 features of the
+   Table-1 training images (cached by step 1, so no extra forward passes): the original
+   path (``compute="float32-reference"``: one float32 model per seed, loss on upsampled
+   maps) against :func:`poslib.readout.train_readouts` (all seeds and targets in one
+   grouped model, ``compute="auto"``), with the same initialisations and batch order:
+   epoch time, time per (backbone, seed, target, epoch), achieved GFLOP/s against this
+   machine's measured matmul peak (:func:`matmul_peak`, float32 and bfloat16), speedup,
+   and the SPC difference on the natural test set.
+
+The feature cache is a private temporary folder; the caller's ``POSLIB_CACHE`` is
+restored afterwards (:func:`private_cache`).
 
 Results go to ``results/bench/bench_table1.json`` and ``.md`` (atomic writes).
 """
@@ -22,6 +33,7 @@ import platform
 import resource
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,13 +46,133 @@ from .config import CACHE_ENV, get_profile, seed_everything
 from .features import FeatureConfig, images_to_tensor, tapped_features
 from .patterns import PATTERN_NAMES, make_patterns
 from .probing import extract_bundle, prepare_images, probe, readout_config_for
-from .readout import PosENet, upsample
+from .readout import PosENet, ReadoutConfig, evaluate, train_readouts, upsample
 from .report import atomic_write_bytes
 
 
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def private_cache(prefix: str = "poslib-bench-"):
+    """Point ``POSLIB_CACHE`` at a fresh temporary folder; restore the previous value (or absence) after."""
+    previous = os.environ.get(CACHE_ENV)
+    try:
+        with tempfile.TemporaryDirectory(prefix=prefix) as cache:
+            os.environ[CACHE_ENV] = cache
+            yield cache
+    finally:
+        if previous is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = previous
+
+
+def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 3) -> float:
+    """Measured GFLOP/s of ``size`` x ``size`` matrix products in ``dtype`` on the CPU (best of ``repeats``)."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - started)
+    return 2 * size ** 3 / best / 1e9
+
+
+def readout_epoch_flops(config: ReadoutConfig, n_images: int, in_channels: int, side: int,
+                        n_readouts: int) -> dict:
+    """Convolution FLOPs of one training epoch of ``n_readouts`` readouts (each all targets' outputs).
+
+    Counted: multiply-adds x 2 of every convolution. The first convolution counts its
+    forward and its weight gradient (the features need no gradient); later (grouped)
+    convolutions count forward, weight gradient and input gradient. BatchNorm, sigmoid,
+    the loss, the upsampling and SGD are not counted (element-wise work).
+
+    Returns
+    -------
+    dict
+        ``first_layer`` and ``later_layers`` FLOPs and their ``total``.
+    """
+    hidden = config.hidden_channels or in_channels
+    widths = [hidden] * (config.depth - 1) + [1]
+    first = later = 0
+    previous, size = in_channels, side
+    for index, width in enumerate(widths):
+        size = size + 2 * config.padding - config.kernel_size + 1
+        macs = n_images * size * size * width * n_readouts * previous * config.kernel_size ** 2
+        if index == 0:
+            first += 2 * 2 * macs
+        else:
+            later += 3 * 2 * macs
+        previous = width
+    return {"first_layer": first, "later_layers": later, "total": first + later}
+
+
+def _mean_spc(models, features, targets, channels=None) -> np.ndarray:
+    """(seeds, targets) SPC means over the images of ``features``."""
+    rows = []
+    for model, _ in models:
+        scores = evaluate(model, features, targets, PATTERN_NAMES, channels=channels)
+        rows.append([scores[name]["spc"].mean() for name in PATTERN_NAMES])
+    return np.array(rows)
+
+
+def readout_speed(train_features: np.ndarray, test_features: np.ndarray, config: ReadoutConfig, seeds,
+                  peaks: dict | None = None) -> dict:
+    """Reference (per seed, float32) against grouped fast readout training on one feature set.
+
+    Both paths get the same initialisations (seed ``s`` -> ``PosENet`` under
+    ``torch.manual_seed(s)``) and the same batch order (the first seed's), so their SPC
+    difference measures the compute mode only. Epoch times are the median over epochs
+    (the machine may be shared). ``peaks`` (GFLOP/s by dtype name, from
+    :func:`matmul_peak`) adds the ratio of achieved to peak.
+
+    Returns
+    -------
+    dict
+        Workload shape, per path: compute mode, epoch seconds (median; the reference's is
+        the sum over seeds), seconds per (seed, target, epoch), GFLOP/s; the speedup; the
+        SPC of each path per target (mean over seeds) and their largest absolute
+        difference (per seed and target, and of the seed means).
+    """
+    seeds = list(seeds)
+    targets = make_patterns(config.target_size)
+    n_targets, (n_images, channels, side, _) = len(targets), train_features.shape
+    flops = readout_epoch_flops(config, n_images, channels, side, len(seeds) * n_targets)
+    record = {"shape": {"n_images": n_images, "channels": channels, "side": side, "batch_size": config.batch_size,
+                        "seeds": seeds, "targets": n_targets, "epochs": config.epochs, "depth": config.depth,
+                        "kernel_size": config.kernel_size, "hidden_channels": config.hidden_channels},
+              "flops_per_epoch_all_seeds": flops}
+    spc = {}
+    for path, compute in (("reference", "float32-reference"), ("fast", "auto")):
+        info = {}
+        rss_before = peak_rss_mb()
+        models = train_readouts(train_features, targets, replace(config, compute=compute), seeds, progress=False,
+                                info=info)
+        per_seed_epochs = np.array(info["epoch_seconds"]).reshape(-1, config.epochs)
+        # reference: one row per seed (sum them); fast: one row for all seeds
+        epoch_s = float(np.median(per_seed_epochs, axis=1).sum())
+        gflops = flops["total"] / epoch_s / 1e9
+        entry = {"compute": info["compute"], "compute_reason": info["compute_reason"],
+                 "epoch_s_all_seeds": round(epoch_s, 3),
+                 "s_per_backbone_seed_target_epoch": round(epoch_s / (len(seeds) * n_targets), 4),
+                 "gflops": round(gflops, 1), "peak_rss_mb_after": round(peak_rss_mb(), 1),
+                 "peak_rss_grew_mb": round(peak_rss_mb() - rss_before, 1)}
+        dtype_name = "bfloat16" if info["compute"] == "bfloat16" else "float32"
+        if peaks:
+            entry["fraction_of_matmul_peak"] = round(gflops / peaks[dtype_name], 3)
+        record[path] = entry
+        spc[path] = _mean_spc(models, test_features, targets)
+    record["speedup"] = round(record["reference"]["epoch_s_all_seeds"] / record["fast"]["epoch_s_all_seeds"], 2)
+    record["spc_natural_test"] = {path: dict(zip(PATTERN_NAMES, np.round(v.mean(axis=0), 4).tolist()))
+                                  for path, v in spc.items()}
+    record["spc_abs_difference_max"] = {
+        "per_seed_and_target": round(float(np.abs(spc["reference"] - spc["fast"]).max()), 4),
+        "seed_mean_per_target": round(float(np.abs(spc["reference"].mean(0) - spc["fast"].mean(0)).max()), 4)}
+    return record
 
 
 def cached_workload(rows, images, readout_config, seeds=(0,)) -> dict:
@@ -91,8 +223,13 @@ def naive_workload(backbone_name: str, weights: str, images, readout_config) -> 
     return {"wall_s": round(time.perf_counter() - started, 2), "forward_passes": passes}
 
 
-def run_benchmark(n_train: int, n_test: int, naive_n_train: int, data_root: str = "") -> dict:
-    """Both measurements (see the module docstring); returns the record."""
+def run_benchmark(n_train: int, n_test: int, naive_n_train: int, data_root: str = "",
+                  readout_epochs: int | None = None, readout_seeds=None) -> dict:
+    """The three measurements (see the module docstring); returns the record.
+
+    ``readout_epochs`` / ``readout_seeds`` size the readout-speed comparison (default: the
+    Table-1 schedule and the default profile's seeds).
+    """
     seed_everything(0)
     profile = get_profile("default")
     readout_config = readout_config_for(profile, epochs=15)
@@ -102,11 +239,19 @@ def run_benchmark(n_train: int, n_test: int, naive_n_train: int, data_root: str 
               "settings": {"n_train": n_train, "n_test": n_test, "epochs": readout_config.epochs,
                            "batch_size": readout_config.batch_size, "input_size": profile.input_size,
                            "targets": list(PATTERN_NAMES), "readout_seeds": [0]}}
-    with tempfile.TemporaryDirectory(prefix="poslib-bench-") as cache:
-        os.environ[CACHE_ENV] = cache
+    record["matmul_peak_gflops"] = {"float32": round(matmul_peak(torch.float32), 1),
+                                    "bfloat16": round(matmul_peak(torch.bfloat16), 1), "size": 2048}
+    with private_cache():
         images = prepare_images(replace(profile, n_train=n_train, n_test=n_test), data_root)
         record["data"] = images.describe()
         record["table1"] = cached_workload(profile.backbones, images, readout_config)
+        bundle = extract_bundle(FeatureConfig("vgg16", "random", input_size=readout_config.target_size), images,
+                                progress=False)  # cached by the Table-1 workload
+        speed_config = replace(readout_config, epochs=readout_epochs or readout_config.epochs)
+        record["readout_speed"] = {"backbone": "vgg16/random", **readout_speed(
+            bundle.train.array, bundle.tests[0].array, speed_config, readout_seeds or profile.readout_seeds,
+            record["matmul_peak_gflops"])}
+        record["table1"]["forward_passes_after_readout_speed"] = dict(features.FORWARD_PASSES)
         small = prepare_images(replace(profile, n_train=naive_n_train, n_test=4), data_root)
         small_config = readout_config_for(profile, epochs=3)
         started = time.perf_counter()
@@ -121,7 +266,6 @@ def run_benchmark(n_train: int, n_test: int, naive_n_train: int, data_root: str 
             "forward_pass_ratio_naive_over_cached": round(
                 naive_small["forward_passes"] / cached_small["forward_passes"]["vgg16/random"], 2),
             "forward_passes_per_image_at_paper_schedule": {"cached": 1, "naive": 15 * len(PATTERN_NAMES)}}
-        os.environ.pop(CACHE_ENV)
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     return record
 
@@ -143,7 +287,28 @@ def render_markdown(record: dict) -> str:
              f"forward-pass ratio: {naive['forward_pass_ratio_naive_over_cached']}x",
              f"- at the paper's schedule (15 epochs x 5 targets): "
              f"{naive['forward_passes_per_image_at_paper_schedule']} forward passes per image", ""]
+    if "readout_speed" in record:
+        lines += render_readout_speed(record["readout_speed"], record.get("matmul_peak_gflops", {}))
     return "\n".join(lines)
+
+
+def render_readout_speed(speed: dict, peaks: dict) -> list[str]:
+    """Markdown lines of a :func:`readout_speed` record."""
+    lines = [f"Readout training speed ({speed.get('backbone', '')} features, shape {speed['shape']}):",
+             f"- measured matmul peak ({peaks.get('size', '')}^2 products): float32 {peaks.get('float32')} GFLOP/s, "
+             f"bfloat16 {peaks.get('bfloat16')} GFLOP/s",
+             "- FLOPs counted: first convolution forward + weight gradient, later convolutions forward + both "
+             "gradients; element-wise work (BN, sigmoid, loss, upsampling, SGD) not counted",
+             "", "| path | compute | epoch s (all seeds) | s per (backbone, seed, target, epoch) | GFLOP/s | "
+             "fraction of peak | peak RSS after (MiB) |", "|---|---|---|---|---|---|---|"]
+    for path in ("reference", "fast"):
+        e = speed[path]
+        lines.append(f"| {path} | {e['compute']} | {e['epoch_s_all_seeds']} | {e['s_per_backbone_seed_target_epoch']} "
+                     f"| {e['gflops']} | {e.get('fraction_of_matmul_peak', '')} | {e['peak_rss_mb_after']} |")
+    lines += ["", f"- speedup (reference / fast, per epoch): {speed['speedup']}x",
+              f"- natural-test SPC (mean over seeds): {speed['spc_natural_test']}",
+              f"- largest |SPC difference|: {speed['spc_abs_difference_max']}", ""]
+    return lines
 
 
 def main_bench(args) -> int:

@@ -29,7 +29,9 @@ readouts on the same batch sequence, up to floating-point summation order;
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import functools
+import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -37,8 +39,12 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .config import ConfigError, default_device
+from .config import ConfigError, check_choice, default_device
 from .metrics import mae_per_image, spearman_per_image
+
+
+#: Values of :attr:`ReadoutConfig.compute`.
+COMPUTE_MODES = ("auto", "bfloat16", "float32", "float32-reference")
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,12 @@ class ReadoutConfig:
         SGD settings (the paper's code: 0.1, 0.9, 1e-4, 32).
     target_size : int
         Side at which the loss and the metrics compare prediction and target.
+    compute : str
+        How :func:`train_readouts` computes (see :data:`COMPUTE_MODES`): ``"auto"`` (bfloat16
+        where this device runs it fast, else float32; the choice is recorded in ``info``),
+        ``"bfloat16"``, ``"float32"`` (both: all seeds and targets in one grouped model) or
+        ``"float32-reference"`` (the original path: one float32 model per seed, loss on the
+        upsampled maps).
     """
 
     depth: int = 1
@@ -73,10 +85,12 @@ class ReadoutConfig:
     weight_decay: float = 1e-4
     batch_size: int = 32
     target_size: int = 224
+    compute: str = "auto"
 
     def __post_init__(self):
         if self.depth < 1 or self.kernel_size < 1 or self.padding < 0 or self.epochs < 1:
             raise ConfigError(f"invalid readout configuration {self}")
+        check_choice(self.compute, COMPUTE_MODES, "readout compute mode")
 
     @property
     def milestone(self) -> int:
@@ -135,15 +149,35 @@ class PosENet(nn.Module):
 
     def single_target(self, target: int) -> "PosENet":
         """A one-target PosENet holding a copy of target ``target``'s parameters and BN statistics."""
-        single = PosENet(self.in_channels, 1, self.depth, self.kernel_size, self.padding, self.hidden_channels)
-        for mine, theirs in zip(self.layers, single.layers):
+        return self.blocks(target, 1)
+
+    def blocks(self, start: int, count: int) -> "PosENet":
+        """A ``count``-target PosENet holding copies of targets ``start .. start + count - 1``."""
+        part = PosENet(self.in_channels, count, self.depth, self.kernel_size, self.padding, self.hidden_channels)
+        for mine, theirs in zip(self.layers, part.layers):
             if isinstance(mine, (nn.Conv2d, nn.BatchNorm2d)):
                 block = (mine.out_channels if isinstance(mine, nn.Conv2d) else mine.num_features) // self.n_targets
-                rows = slice(target * block, (target + 1) * block)
+                rows = slice(start * block, (start + count) * block)
                 for name, tensor in list(mine.named_parameters(recurse=False)) + list(mine.named_buffers(recurse=False)):
                     value = tensor.data if tensor.ndim == 0 else tensor.data[rows]
                     getattr(theirs, name).data.copy_(value)
-        return single
+        return part
+
+    @classmethod
+    def stack(cls, models: list["PosENet"]) -> "PosENet":
+        """One PosENet whose target blocks are those of ``models`` in order (inverse of :meth:`blocks`).
+
+        All models must share the architecture; BN step counters are taken from the first.
+        """
+        first = models[0]
+        total = sum(m.n_targets for m in models)
+        stacked = cls(first.in_channels, total, first.depth, first.kernel_size, first.padding, first.hidden_channels)
+        for index, layer in enumerate(stacked.layers):
+            if isinstance(layer, (nn.Conv2d, nn.BatchNorm2d)):
+                for name, tensor in list(layer.named_parameters(recurse=False)) + list(layer.named_buffers(recurse=False)):
+                    parts = [getattr(m.layers[index], name).data for m in models]
+                    tensor.data.copy_(parts[0] if tensor.ndim == 0 else torch.cat(parts))
+        return stacked
 
 
 def batch_order(n_items: int, batch_size: int, epochs: int, seed: int) -> list[np.ndarray]:
@@ -186,17 +220,27 @@ class MappedFeatures:
         return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 3, 1))).permute(0, 3, 1, 2)
 
 
-def feature_tensor(features: np.ndarray, channels: np.ndarray | None = None):
+def feature_tensor(features: np.ndarray, channels: np.ndarray | None = None, dtype: torch.dtype | None = None):
     """Read (the selected channels of) cached features once into a channels-last torch tensor.
 
     Convolutions with few output channels run about three times faster on the CPU in
-    channels-last layout. The tensor is float32 when it fits :data:`FLOAT32_RAM_LIMIT`,
-    else float16 (converted batch by batch); above :data:`IN_RAM_LIMIT` the features stay
-    memory-mapped (:class:`MappedFeatures`).
+    channels-last layout. With ``dtype=None`` the tensor is float32 when it fits
+    :data:`FLOAT32_RAM_LIMIT`, else float16 (converted batch by batch); with a ``dtype``
+    (e.g. ``torch.bfloat16`` for the fast training path) it is filled chunk by chunk in
+    that dtype, so no full-size intermediate copy exists. Above :data:`IN_RAM_LIMIT` the
+    features stay memory-mapped (:class:`MappedFeatures`).
     """
     n_channels = features.shape[1] if channels is None else len(channels)
     if features.shape[0] * n_channels * np.prod(features.shape[2:]) * 2 > IN_RAM_LIMIT:
         return MappedFeatures(features, channels)
+    if dtype is not None:
+        n, _, height, width = features.shape
+        tensor = torch.empty((n, height, width, n_channels), dtype=dtype)
+        for start in range(0, n, 32):
+            chunk = np.asarray(features[start:start + 32])
+            chunk = chunk if channels is None else chunk[:, channels]
+            tensor[start:start + 32] = torch.from_numpy(np.ascontiguousarray(np.moveaxis(chunk, 1, 3))).to(dtype)
+        return tensor.permute(0, 3, 1, 2)
     source = features if channels is None else features[:, channels]
     # One copy out of the memory map, straight into channels-last order.
     tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(source, 1, 3))).permute(0, 3, 1, 2)
@@ -205,10 +249,15 @@ def feature_tensor(features: np.ndarray, channels: np.ndarray | None = None):
     return tensor
 
 
-def load_batch(features, index: np.ndarray, device: torch.device) -> torch.Tensor:
-    """float32 channels-last batch ``features[index]`` on ``device`` (a tensor or :class:`MappedFeatures`)."""
-    batch = features[torch.from_numpy(np.asarray(index))].to(device=device, dtype=torch.float32)
-    return batch.contiguous(memory_format=torch.channels_last)
+def load_batch(features, index: np.ndarray, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Channels-last batch ``features[index]`` on ``device`` in ``dtype`` (from a tensor or :class:`MappedFeatures`)."""
+    index = torch.from_numpy(np.asarray(index))
+    if isinstance(features, torch.Tensor) and features.is_contiguous(memory_format=torch.channels_last):
+        # gather whole (H, W, C) rows of the channels-last storage: one copy, already channels-last
+        batch = features.permute(0, 2, 3, 1)[index].permute(0, 3, 1, 2)
+    else:
+        batch = features[index]
+    return batch.to(device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
 
 
 def upsample(maps: torch.Tensor, size: int) -> torch.Tensor:
@@ -216,11 +265,279 @@ def upsample(maps: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(maps, size=(size, size), mode="bilinear", align_corners=False)
 
 
+def _timed_matmul(dtype: torch.dtype, device: torch.device, size: int, repeats: int) -> float:
+    """Seconds per ``size`` x ``size`` matrix product in ``dtype`` on ``device`` (best of ``repeats``)."""
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first call warms up
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        started = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@functools.lru_cache(maxsize=None)
+def fast_dtype(device_type: str = "cpu") -> tuple[str, str]:
+    """The training dtype :attr:`ReadoutConfig.compute` ``"auto"`` picks on this device, and why.
+
+    CUDA: bfloat16 when the GPU supports it. CPU: bfloat16 only when oneDNN reports
+    bfloat16 support (AVX512-BF16 or AMX) *and* a tiny timing probe (512 x 512 products)
+    finds bfloat16 products at least 1.5x faster than float32; otherwise float32. Cached
+    per process.
+
+    Returns
+    -------
+    mode : str
+        ``"bfloat16"`` or ``"float32"``.
+    reason : str
+        What decided it (capability and measured ratio).
+    """
+    if device_type == "cuda":
+        ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return ("bfloat16" if ok else "float32"), f"cuda bf16 supported: {ok}"
+    supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    capable = bool(supported()) if supported is not None else False
+    capability = torch.backends.cpu.get_cpu_capability()
+    if not capable:
+        return "float32", f"cpu capability {capability}, no oneDNN bfloat16"
+    device = torch.device("cpu")
+    ratio = _timed_matmul(torch.float32, device, 512, 3) / _timed_matmul(torch.bfloat16, device, 512, 3)
+    mode = "bfloat16" if ratio >= 1.5 else "float32"
+    return mode, f"cpu capability {capability}, oneDNN bfloat16, measured bf16/fp32 speed {ratio:.1f}x"
+
+
+def resolve_compute(compute: str, device: torch.device) -> tuple[str, str]:
+    """Concrete compute mode for :attr:`ReadoutConfig.compute` on ``device`` and the reason."""
+    check_choice(compute, COMPUTE_MODES, "readout compute mode")
+    if compute != "auto":
+        return compute, "requested"
+    return fast_dtype(device.type)
+
+
+def fast_forward(model: PosENet, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """:meth:`PosENet.forward` with convolutions in ``dtype`` (float32 master weights), BN in float32.
+
+    Convolution weights are cast to ``dtype`` inside the autograd graph, so gradients reach
+    the float32 parameters; convolution outputs, BatchNorm, ReLU and the sigmoid are float32.
+    (A per-pixel matrix-product formulation of the first convolution, ``(B*H*W, C) @
+    (C, k*k*O)`` plus k*k shifted sums, measured slower than oneDNN's bfloat16 convolution
+    at the default shape, so the convolution is used as is.)
+    """
+    for layer in model.layers:
+        if isinstance(layer, nn.Conv2d):
+            x = F.conv2d(x.to(dtype), layer.weight.to(dtype), layer.bias.to(dtype), padding=layer.padding,
+                         groups=layer.groups).float()
+        else:
+            x = layer(x)
+    return torch.sigmoid(x)
+
+
+def interpolation_matrix(in_size: int, out_size: int) -> torch.Tensor:
+    """(out_size, in_size) matrix ``A`` with ``upsample(p) == A @ p @ A.T`` for square maps ``p``.
+
+    :func:`upsample` (bilinear, ``align_corners=False``) is separable, so each axis is the
+    1-D linear interpolation of the identity's columns.
+    """
+    eye = torch.eye(in_size, dtype=torch.float64)[None]
+    return F.interpolate(eye, size=out_size, mode="linear", align_corners=False)[0].T.contiguous()
+
+
+class UpsampledMSE:
+    """The training loss of :func:`train_readout` without materialising the upsampled maps.
+
+    For a native map ``p`` (s x s), its bilinear upsampling ``A p A^T`` (``A`` from
+    :func:`interpolation_matrix`) and a target ``T``::
+
+        ||A p A^T - T||^2 = <G p G, p> - 2 <p, A^T T A> + ||T||^2,   G = A^T A,
+
+    so the mean squared error at the target size costs two s x s products per map instead
+    of a 224 x 224 upsampling forward and backward (which took most of the original epoch).
+    The value is the same function of ``p`` (float32 rounding differs); autograd gives
+    its exact gradient.
+
+    Parameters
+    ----------
+    targets : torch.Tensor
+        (K, S, S) target maps, one per output channel.
+    in_size : int
+        Side ``s`` of the readout's native output.
+    """
+
+    def __init__(self, targets: torch.Tensor, in_size: int):
+        size = targets.shape[-1]
+        a = interpolation_matrix(in_size, size).to(targets.device)
+        t = targets.double()
+        self.gram = (a.T @ a).float()
+        self.projected = (a.T @ t @ a).float()
+        self.constant = (t ** 2).sum(dim=(1, 2)).float()
+        self.pixels = size * size
+
+    def per_channel(self, maps: torch.Tensor) -> torch.Tensor:
+        """Mean over batch and pixels of the squared error, per channel (K,)."""
+        quadratic = (self.gram @ maps @ self.gram * maps).sum(dim=(2, 3))
+        linear = (maps * self.projected).sum(dim=(2, 3))
+        return (quadratic - 2 * linear + self.constant).mean(dim=0) / self.pixels
+
+
+def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutConfig, seeds,
+                   channels: np.ndarray | None = None, device: torch.device | None = None,
+                   progress: bool = True, description: str = "readout",
+                   models: list[PosENet] | None = None,
+                   info: dict | None = None) -> list[tuple[PosENet, list[float]]]:
+    """Train readouts for every seed (all targets each) in one pass over the features per epoch.
+
+    The ``len(seeds)`` readouts are blocks of one grouped :class:`PosENet` with
+    ``len(seeds) * T`` disjoint target blocks (see the module docstring), so every epoch
+    reads each feature batch once for all seeds and targets. Seed ``s``'s block is
+    initialised exactly as ``PosENet(...)`` under ``torch.manual_seed(s)``. **All seeds
+    share one batch order, drawn from the first seed** (``batch_order(..., seeds[0])``):
+    within a call, seeds differ by their initialisation only. (A single-seed call, as
+    :func:`train_readout` makes, therefore has that seed's own batch order.)
+
+    The compute mode is ``config.compute`` (see :func:`resolve_compute`):
+
+    * ``"bfloat16"``: features held in RAM as bfloat16, convolutions in bfloat16 with
+      float32 master weights, BatchNorm / sigmoid / loss / SGD in float32;
+    * ``"float32"``: the same grouped model in float32;
+    * ``"float32-reference"``: the original path, one float32 model per seed trained on the
+      upsampled maps (the same shared batch order), kept as the benchmark's reference.
+
+    The grouped modes compute the loss with :class:`UpsampledMSE` (no 224 x 224 maps) and
+    the convolutions with :func:`fast_forward`.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        (N, C, S, S) features, e.g. :attr:`poslib.features.FeatureSet.array`.
+    targets : numpy.ndarray
+        (T, size, size) position maps in [0, 1] with ``size == config.target_size``.
+    config : ReadoutConfig
+    seeds : sequence of int
+        Seeds of the initialisations; the first also draws the shared batch order.
+    channels : numpy.ndarray, optional
+        Use only these feature channels (e.g. one tap).
+    device : torch.device, optional
+    progress : bool
+        Show a progress bar over epochs.
+    description : str
+        Progress-bar label.
+    models : list of PosENet, optional
+        Start from these readouts (one per seed, ``T`` targets each) instead of fresh ones.
+    info : dict, optional
+        Filled with ``compute`` (the concrete mode), ``compute_reason``, ``batch_order_seed``
+        and ``epoch_seconds`` (wall time per epoch, all seeds together).
+
+    Returns
+    -------
+    list of (PosENet, list of float)
+        Per seed, in order: the trained single-seed readout (``T`` targets, eval mode, on
+        the CPU, float32) and its mean training loss (sum over its targets) per epoch.
+    """
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("train_readouts needs at least one seed")
+    device = device or default_device()
+    compute, reason = resolve_compute(config.compute, device)
+    info = {} if info is None else info
+    info.update(compute=compute, compute_reason=reason, batch_order_seed=seeds[0], epoch_seconds=[])
+    n_targets = len(targets)
+    batches = batch_order(len(features), config.batch_size, config.epochs, seeds[0])
+    if compute == "float32-reference":
+        inputs = feature_tensor(features, channels)
+        results = []
+        for index, seed in enumerate(seeds):
+            model = models[index] if models is not None else None
+            results.append(_train_reference(inputs, targets, config, seed, batches, device, progress,
+                                            f"{description} seed {seed}", model, info["epoch_seconds"]))
+        return results
+
+    dtype = torch.bfloat16 if compute == "bfloat16" else torch.float32
+    inputs = feature_tensor(features, channels, dtype=dtype)
+    if models is None:
+        models = []
+        for seed in seeds:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                models.append(PosENet(inputs.shape[1], n_targets, config.depth, config.kernel_size,
+                                      config.padding, config.hidden_channels))
+    # channels-last weights: oneDNN's convolution (backward above all) is faster with them
+    model = PosENet.stack(models).to(device=device, memory_format=torch.channels_last)
+    out_size = inputs.shape[-1]
+    for _ in range(config.depth):
+        out_size = out_size + 2 * config.padding - config.kernel_size + 1
+    target_tensor = torch.from_numpy(np.asarray(targets, dtype=np.float32)).to(device)
+    criterion = UpsampledMSE(target_tensor.repeat(len(seeds), 1, 1), out_size)
+    optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, milestones=[config.milestone], gamma=0.1)
+    per_epoch = len(batches) // config.epochs
+    losses = [[] for _ in seeds]
+    model.train()
+    for epoch in tqdm(range(config.epochs), desc=description, disable=not progress, leave=False):
+        started = time.perf_counter()
+        totals = torch.zeros(len(seeds), dtype=torch.float64)
+        for index in batches[epoch * per_epoch:(epoch + 1) * per_epoch]:
+            batch = load_batch(inputs, index, device, dtype)
+            per_channel = criterion.per_channel(fast_forward(model, batch, dtype))
+            optimiser.zero_grad(set_to_none=True)
+            per_channel.sum().backward()
+            optimiser.step()
+            totals += per_channel.detach().view(len(seeds), n_targets).sum(dim=1).double().cpu() * len(index)
+        schedule.step()
+        for s, total in enumerate(totals.tolist()):
+            losses[s].append(total / len(features))
+        info["epoch_seconds"].append(time.perf_counter() - started)
+    model = model.eval().cpu()
+    return [(model.blocks(s * n_targets, n_targets).eval(), losses[s]) for s in range(len(seeds))]
+
+
+def _train_reference(inputs, targets: np.ndarray, config: ReadoutConfig, seed: int, batches, device,
+                     progress: bool, description: str, model: PosENet | None,
+                     epoch_seconds: list) -> tuple[PosENet, list[float]]:
+    """The original per-seed float32 training (loss on the upsampled maps) on given batches."""
+    if model is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = PosENet(inputs.shape[1], len(targets), config.depth, config.kernel_size, config.padding,
+                            config.hidden_channels)
+    model = model.to(device=device, memory_format=torch.channels_last)
+    target_tensor = torch.from_numpy(np.asarray(targets, dtype=np.float32)).to(device)
+    optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, milestones=[config.milestone], gamma=0.1)
+    per_epoch = len(batches) // config.epochs
+    losses = []
+    model.train()
+    for epoch in tqdm(range(config.epochs), desc=description, disable=not progress, leave=False):
+        started = time.perf_counter()
+        total = 0.0
+        for index in batches[epoch * per_epoch:(epoch + 1) * per_epoch]:
+            batch = load_batch(inputs, index, device)
+            prediction = upsample(model(batch), config.target_size)
+            loss = ((prediction - target_tensor) ** 2).mean(dim=(0, 2, 3)).sum()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(index)
+        schedule.step()
+        losses.append(total / len(inputs))
+        epoch_seconds.append(time.perf_counter() - started)
+    return model.eval().cpu().to(memory_format=torch.contiguous_format), losses
+
+
 def train_readout(features: np.ndarray, targets: np.ndarray, config: ReadoutConfig, seed: int = 0,
                   channels: np.ndarray | None = None, device: torch.device | None = None,
                   progress: bool = True, description: str = "readout",
-                  model: PosENet | None = None) -> tuple[PosENet, list[float]]:
-    """Train one :class:`PosENet` for all targets in one pass over the features.
+                  model: PosENet | None = None, info: dict | None = None) -> tuple[PosENet, list[float]]:
+    """Train one :class:`PosENet` for all targets in one pass over the features (one seed).
+
+    :func:`train_readouts` with ``seeds=[seed]``: ``seed`` draws the initialisation and the
+    batch order; ``config.compute`` selects the compute mode.
 
     Parameters
     ----------
@@ -239,7 +556,10 @@ def train_readout(features: np.ndarray, targets: np.ndarray, config: ReadoutConf
     description : str
         Progress-bar label.
     model : PosENet, optional
-        Start from this readout (trained in place) instead of a fresh one initialised with ``seed``.
+        Start from this readout (trained in place in the reference mode, copied otherwise)
+        instead of a fresh one initialised with ``seed``.
+    info : dict, optional
+        Filled as by :func:`train_readouts`.
 
     Returns
     -------
@@ -248,35 +568,8 @@ def train_readout(features: np.ndarray, targets: np.ndarray, config: ReadoutConf
     losses : list of float
         Mean training loss (sum over targets) per epoch.
     """
-    device = device or default_device()
-    inputs = feature_tensor(features, channels)
-    if model is None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = PosENet(inputs.shape[1], len(targets), config.depth, config.kernel_size, config.padding,
-                            config.hidden_channels)
-    model = model.to(device=device, memory_format=torch.channels_last)
-    target_tensor = torch.from_numpy(np.asarray(targets, dtype=np.float32)).to(device)
-    optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, milestones=[config.milestone], gamma=0.1)
-    batches = batch_order(len(features), config.batch_size, config.epochs, seed)
-    per_epoch = len(batches) // config.epochs
-    losses = []
-    model.train()
-    for epoch in tqdm(range(config.epochs), desc=description, disable=not progress, leave=False):
-        total = 0.0
-        for index in batches[epoch * per_epoch:(epoch + 1) * per_epoch]:
-            batch = load_batch(inputs, index, device)
-            prediction = upsample(model(batch), config.target_size)
-            loss = ((prediction - target_tensor) ** 2).mean(dim=(0, 2, 3)).sum()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(index)
-        schedule.step()
-        losses.append(total / len(features))
-    return model.eval().cpu().to(memory_format=torch.contiguous_format), losses
+    return train_readouts(features, targets, config, [seed], channels, device, progress, description,
+                          None if model is None else [model], info)[0]
 
 
 @torch.inference_mode()
@@ -319,7 +612,3 @@ def evaluate(model: PosENet, features: np.ndarray, targets: np.ndarray, pattern_
             results[name]["mae"].append(mae_per_image(prediction[:, t], targets[t]))
     return {name: {k: np.concatenate(v) for k, v in values.items()} for name, values in results.items()}
 
-
-def config_record(config: ReadoutConfig) -> dict:
-    """Plain-dict view of a readout configuration, for tables and provenance."""
-    return asdict(config)

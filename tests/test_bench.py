@@ -17,3 +17,42 @@ def test_naive_design_runs_the_backbone_every_epoch_for_every_target():
     images = probing.prepare_images(TINY, train="embedded", test="embedded")
     record = bench.naive_workload("efficientnet-lite0", "random", images, probing.readout_config_for(TINY))
     assert record["forward_passes"] == 6 * 2 * 5  # images x epochs x targets
+
+
+def test_private_cache_restores_the_callers_setting(monkeypatch):
+    import os
+
+    monkeypatch.setenv("POSLIB_CACHE", "/somewhere/mine")
+    with bench.private_cache() as cache:
+        assert os.environ["POSLIB_CACHE"] == cache != "/somewhere/mine"
+    assert os.environ["POSLIB_CACHE"] == "/somewhere/mine"
+    monkeypatch.delenv("POSLIB_CACHE")
+    with bench.private_cache():
+        pass
+    assert "POSLIB_CACHE" not in os.environ
+
+
+def test_readout_epoch_flops_counts_forward_and_weight_gradient_of_the_first_layer():
+    from poslib.readout import ReadoutConfig
+
+    flops = bench.readout_epoch_flops(ReadoutConfig(), n_images=2, in_channels=3, side=28, n_readouts=5)
+    assert flops["first_layer"] == 2 * 2 * 2 * 26 * 26 * 5 * 3 * 9 and flops["later_layers"] == 0
+    deep = bench.readout_epoch_flops(ReadoutConfig(depth=2, hidden_channels=4), 2, 3, 28, 5)
+    assert deep["later_layers"] == 3 * 2 * 2 * 24 * 24 * 5 * 4 * 9
+
+
+def test_readout_speed_record_on_tiny_features():
+    import numpy as np
+
+    from poslib.readout import ReadoutConfig
+
+    rng = np.random.default_rng(0)
+    train = rng.random((8, 6, 10, 10)).astype(np.float16)
+    test = rng.random((3, 6, 10, 10)).astype(np.float16)
+    record = bench.readout_speed(train, test, ReadoutConfig(epochs=2, batch_size=4, target_size=16), seeds=(0, 1),
+                                 peaks={"float32": 1.0, "bfloat16": 2.0})
+    assert record["reference"]["compute"] == "float32-reference"
+    assert record["fast"]["compute"] in ("bfloat16", "float32")
+    assert record["speedup"] > 0 and record["fast"]["gflops"] > 0
+    assert set(record["spc_natural_test"]["fast"]) == {"H", "V", "G", "HS", "VS"}
+    assert "Readout training speed" in "\n".join(bench.render_readout_speed(record, {"float32": 1.0}))

@@ -5,14 +5,16 @@ import pytest
 import torch
 
 from poslib import patterns
-from poslib.readout import PosENet, ReadoutConfig, evaluate, predict, train_readout
+from poslib.readout import (PosENet, ReadoutConfig, UpsampledMSE, evaluate, interpolation_matrix, predict,
+                            train_readout, train_readouts, upsample)
 
 
 @pytest.mark.parametrize("depth", [1, 2])
 def test_one_pass_training_equals_five_separate_readouts(depth, rng):
     feature_array = rng.standard_normal((12, 6, 10, 10)).astype(np.float16)
     targets = patterns.make_patterns(16)
-    config = ReadoutConfig(depth=depth, hidden_channels=4, epochs=3, batch_size=4, target_size=16, lr=0.05)
+    config = ReadoutConfig(depth=depth, hidden_channels=4, epochs=3, batch_size=4, target_size=16, lr=0.05,
+                           compute="float32")
     torch.manual_seed(0)
     joint = PosENet(6, 5, depth=depth, hidden_channels=4)
     separate = [joint.single_target(t) for t in range(5)]
@@ -93,3 +95,98 @@ def test_memory_mapped_features_train_like_in_ram_ones(rng, monkeypatch):
     assert isinstance(readout.feature_tensor(feature_array), readout.MappedFeatures)
     mapped, _ = train_readout(feature_array, targets, config, seed=3, progress=False)
     assert all(torch.equal(p, q) for p, q in zip(in_ram.state_dict().values(), mapped.state_dict().values()))
+
+
+def test_upsampled_mse_equals_the_loss_on_upsampled_maps(rng):
+    maps = torch.from_numpy(rng.random((3, 4, 9, 9)).astype(np.float32)).requires_grad_()
+    targets = torch.from_numpy(patterns.make_patterns(40)[:4])
+    assert torch.allclose(upsample(maps, 40), interpolation_matrix(9, 40).float() @ maps @ interpolation_matrix(9, 40).float().T,
+                          atol=1e-6)
+    direct = ((upsample(maps, 40) - targets) ** 2).mean(dim=(0, 2, 3))
+    analytic = UpsampledMSE(targets, 9).per_channel(maps)
+    assert torch.allclose(direct, analytic, atol=1e-6)
+    grad_direct, = torch.autograd.grad(direct.sum(), maps)
+    grad_analytic, = torch.autograd.grad(analytic.sum(), maps)
+    assert torch.allclose(grad_direct, grad_analytic, atol=1e-7)
+
+
+@pytest.mark.parametrize("depth,kernel_size,padding", [(1, 3, 0), (2, 1, 0), (3, 5, 2), (1, 7, 2)])
+def test_grouped_seeds_equal_separate_single_seed_trainings(depth, kernel_size, padding, rng):
+    """float32 mode: one grouped model over 3 seeds == 3 single-seed trainings with the same batches."""
+    feature_array = rng.standard_normal((12, 6, 12, 12)).astype(np.float16)
+    targets = patterns.make_patterns(16)
+    config = ReadoutConfig(depth=depth, kernel_size=kernel_size, padding=padding, hidden_channels=4, epochs=3,
+                           batch_size=4, target_size=16, lr=0.05, compute="float32")
+    seeds = [5, 1, 2]
+    grouped = train_readouts(feature_array, targets, config, seeds, progress=False)
+    for seed, (model, losses) in zip(seeds, grouped):
+        torch.manual_seed(seed)
+        fresh = PosENet(6, 5, depth, kernel_size, padding, 4)
+        # train_readout draws the batch order from its own seed; the group's comes from seeds[0]
+        single, single_losses = train_readouts(feature_array, targets, config, [seeds[0]], progress=False,
+                                               models=[fresh])[0]
+        assert np.allclose(predict(model, feature_array, 16), predict(single, feature_array, 16), atol=1e-4)
+        assert np.allclose(losses, single_losses, rtol=1e-4)
+
+
+def test_grouped_initialisation_is_the_single_seed_initialisation():
+    config = ReadoutConfig(depth=2, hidden_channels=3, epochs=1, batch_size=4, target_size=16, lr=0.0,
+                           momentum=0.0, weight_decay=0.0, compute="float32")
+    features = np.zeros((4, 6, 10, 10), dtype=np.float16)
+    for seed, (model, _) in zip([3, 4], train_readouts(features, patterns.make_patterns(16), config, [3, 4],
+                                                        progress=False)):
+        torch.manual_seed(seed)
+        expected = PosENet(6, 5, depth=2, hidden_channels=3)
+        for (name, p), q in zip(model.named_parameters(), expected.parameters()):
+            assert torch.equal(p, q), name
+
+
+def test_info_records_the_compute_mode_and_batch_order():
+    info = {}
+    config = ReadoutConfig(epochs=1, batch_size=4, target_size=16)
+    train_readouts(np.ones((4, 2, 8, 8), np.float16), patterns.make_patterns(16), config, [7, 1], progress=False,
+                   info=info)
+    assert info["compute"] in ("bfloat16", "float32") and info["batch_order_seed"] == 7
+    assert len(info["epoch_seconds"]) == 1
+
+
+def _natural_problem(rng, n_train=48, n_test=16, size=14, channels=24):
+    """Features with position information through zero padding: random filters over smooth images."""
+    images = rng.random((n_train + n_test, 3, size // 2, size // 2)).astype(np.float32)
+    images = torch.nn.functional.interpolate(torch.from_numpy(images), size=(size, size), mode="bilinear")
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, channels, 5, padding=2)
+    with torch.no_grad():
+        features = torch.relu(conv(images)).numpy().astype(np.float16)
+    grid = patterns.coordinate_channels(size)
+    coordinates = np.broadcast_to(grid[None], (len(features), *grid.shape))
+    features = np.concatenate([features, coordinates.astype(np.float16)], axis=1)
+    return features[:n_train], features[n_train:]
+
+
+@pytest.mark.parametrize("compute", ["bfloat16", "float32"])
+def test_fast_paths_match_the_float32_reference_within_0_01_spc(compute, rng):
+    train, test = _natural_problem(rng)
+    targets = patterns.make_patterns(28)
+    config = ReadoutConfig(epochs=6, batch_size=8, target_size=28)
+    seeds = [0, 1]
+    reference = train_readouts(train, targets, ReadoutConfig(**{**config.__dict__, "compute": "float32-reference"}),
+                               seeds, progress=False)
+    fast = train_readouts(train, targets, ReadoutConfig(**{**config.__dict__, "compute": compute}), seeds,
+                          progress=False)
+    for (ref_model, _), (fast_model, _) in zip(reference, fast):
+        ref_scores = evaluate(ref_model, test, targets, patterns.PATTERN_NAMES)
+        fast_scores = evaluate(fast_model, test, targets, patterns.PATTERN_NAMES)
+        for name in patterns.PATTERN_NAMES:
+            assert abs(ref_scores[name]["spc"].mean() - fast_scores[name]["spc"].mean()) < 0.01, name
+
+
+def test_reference_mode_single_seed_is_the_original_training(rng):
+    """train_readout in the reference mode trains in place, as the original code did."""
+    feature_array = rng.standard_normal((8, 4, 10, 10)).astype(np.float16)
+    config = ReadoutConfig(epochs=2, batch_size=4, target_size=16, compute="float32-reference")
+    torch.manual_seed(0)
+    start = PosENet(4, 5)
+    trained, losses = train_readout(feature_array, patterns.make_patterns(16), config, seed=3, model=start,
+                                    progress=False)
+    assert trained is start and len(losses) == 2
