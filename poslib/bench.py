@@ -47,7 +47,7 @@ from .features import FeatureConfig, images_to_tensor, tapped_features
 from .patterns import PATTERN_NAMES, make_patterns
 from .probing import extract_bundle, prepare_images, probe, readout_config_for
 from .readout import PosENet, ReadoutConfig, evaluate, train_readouts, upsample
-from .report import atomic_write_bytes
+from .store import atomic_write_bytes
 
 
 def peak_rss_mb() -> float:

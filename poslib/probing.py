@@ -24,7 +24,7 @@ from .config import Profile, portable_text
 from .data import ImageSet, natural_image_set, resolve_data_root, synthetic_image_sets
 from .features import FeatureConfig, FeatureSet, extract_features
 from .patterns import PATTERN_NAMES, make_patterns
-from .readout import ReadoutConfig, evaluate, predict, train_readout
+from .readout import ReadoutConfig, evaluate, predict, train_readouts
 
 
 @dataclass
@@ -185,6 +185,8 @@ class ProbeResult:
     per_image: pd.DataFrame
     readouts: dict = field(default_factory=dict)
     losses: dict = field(default_factory=dict)
+    #: How the readouts were trained (compute mode and why, batch-order seed, seconds per epoch).
+    training: dict = field(default_factory=dict)
 
 
 def probe(bundle: FeatureBundle, readout: ReadoutConfig, seeds, taps: list[str] | None = None,
@@ -220,11 +222,11 @@ def probe(bundle: FeatureBundle, readout: ReadoutConfig, seeds, taps: list[str] 
                "padding": bundle.config.padding, "taps": "all" if taps is None else "+".join(taps),
                "depth": readout.depth, "kernel_size": readout.kernel_size, "readout_padding": readout.padding}
     columns.update(labels or {})
+    seeds = list(seeds)
     frames, result = [], ProbeResult(per_image=pd.DataFrame())
-    for seed in seeds:
-        model, losses = train_readout(bundle.train.array, targets, readout, seed=seed, channels=chosen,
-                                      device=device, progress=progress,
-                                      description=f"readout {bundle.config.label} seed {seed}")
+    trained = train_readouts(bundle.train.array, targets, readout, seeds, channels=chosen, device=device,
+                             progress=progress, description=f"readout {bundle.config.label}", info=result.training)
+    for seed, (model, losses) in zip(seeds, trained):
         result.readouts[seed], result.losses[seed] = model, losses
         for test in bundle.tests:
             scores = evaluate(model, test.array, targets, PATTERN_NAMES, channels=chosen, device=device)
@@ -315,7 +317,7 @@ CONFIG_COLUMNS = ["backbone", "weights", "padding", "taps", "depth", "kernel_siz
 
 def aggregate_over_seeds(per_seed: pd.DataFrame, by: list[str], values, seed_column: str = "seed",
                          **extra) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of per-seed values: the one aggregation over seeds.
+    """Mean and sample standard deviation (ddof=1; NaN for one seed) over seeds: the one aggregation over seeds.
 
     Parameters
     ----------
@@ -338,7 +340,7 @@ def aggregate_over_seeds(per_seed: pd.DataFrame, by: list[str], values, seed_col
     aggregations = {}
     for value in values:
         aggregations[value] = (value, "mean")
-        aggregations[f"{value}_std"] = (value, lambda s: s.std(ddof=0))
+        aggregations[f"{value}_std"] = (value, lambda s: s.std(ddof=1))
     aggregations["n_seeds"] = (seed_column, "nunique")
     aggregations.update(extra)
     return per_seed.groupby(by, sort=False).agg(**aggregations).reset_index()

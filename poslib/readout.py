@@ -37,9 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
-from .config import ConfigError, check_choice, default_device
+from .config import ConfigError, check_choice, default_device, progress_bar
 from .metrics import mae_per_image, spearman_per_image
 
 
@@ -478,7 +477,7 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
     per_epoch = len(batches) // config.epochs
     losses = [[] for _ in seeds]
     model.train()
-    for epoch in tqdm(range(config.epochs), desc=description, disable=not progress, leave=False):
+    for epoch in progress_bar(range(config.epochs), description, progress):
         started = time.perf_counter()
         totals = torch.zeros(len(seeds), dtype=torch.float64)
         for index in batches[epoch * per_epoch:(epoch + 1) * per_epoch]:
@@ -513,7 +512,7 @@ def _train_reference(inputs, targets: np.ndarray, config: ReadoutConfig, seed: i
     per_epoch = len(batches) // config.epochs
     losses = []
     model.train()
-    for epoch in tqdm(range(config.epochs), desc=description, disable=not progress, leave=False):
+    for epoch in progress_bar(range(config.epochs), description, progress):
         started = time.perf_counter()
         total = 0.0
         for index in batches[epoch * per_epoch:(epoch + 1) * per_epoch]:

@@ -7,10 +7,10 @@ TINY = Profile(name="tiny", n_train=6, n_test=3, epochs=2, readout_seeds=(0,), b
 
 def test_cached_design_runs_each_backbone_once_per_image():
     images = probing.prepare_images(TINY, train="embedded", test="embedded")
-    record = bench.cached_workload([("efficientnet-lite0", "random"), ("none", "none")], images,
+    record = bench.cached_workload([("efficientnet-lite0", "random"), ("pixels", "none")], images,
                                    probing.readout_config_for(TINY), seeds=(0, 1))
-    assert record["forward_passes_per_image"] == {"efficientnet-lite0/random": 1.0, "none/none": 1.0}
-    assert record["rows"] == ["efficientnet-lite0/random", "none/none"]
+    assert record["forward_passes_per_image"] == {"efficientnet-lite0/random": 1.0, "pixels/none": 1.0}
+    assert record["rows"] == ["efficientnet-lite0/random", "pixels/none"]
 
 
 def test_naive_design_runs_the_backbone_every_epoch_for_every_target():

@@ -16,7 +16,8 @@ def test_summarise_means_over_images_then_seeds():
         "seed": [0, 0, 1, 1], "image": [0, 1, 0, 1],
         "spc": [0.2, 0.4, 0.6, 0.8], "mae": [0.1, 0.1, 0.3, 0.3], "constant": [False, True, False, False]})
     row = probing.summarise(per_image, by=["backbone", "weights", "test_set", "pattern"]).iloc[0]
-    assert row["spc"] == pytest.approx(0.5) and row["spc_std"] == pytest.approx(0.2)
+    # per-seed means 0.3 and 0.7: sample standard deviation (ddof=1) = 0.4 / sqrt(2)
+    assert row["spc"] == pytest.approx(0.5) and row["spc_std"] == pytest.approx(0.4 / 2 ** 0.5)
     assert row["mae"] == pytest.approx(0.2) and row["n_seeds"] == 2 and row["n_images"] == 2
     assert row["n_constant"] == 1
 
