@@ -191,12 +191,37 @@ def build_backbone(name: str, weights: str = "imagenet", seed: int = 0, input_si
         why = UNSUPPORTED_PADDING_REASONS.get((name, padding), "")
         raise UnsupportedPaddingError(f"backbone {name!r} does not support padding rule {padding!r} "
                                       f"(supported: {list(allowed)})" + (f": {why}" if why else ""))
-    backbone = BACKBONES[name](weights, seed, input_size, padding)
+    backbone = BACKBONES[name]("random" if weights == RANDOM_BIAS_WEIGHTS else weights, seed, input_size, padding)
+    if weights == RANDOM_BIAS_WEIGHTS:
+        randomise_biases(backbone, seed)
     if padding == "valid":
         check_unpadded_input_size(backbone, input_size)
-    if weights == "random" and calibrate_batchnorm(backbone, input_size):
+    if weights in ("random", RANDOM_BIAS_WEIGHTS) and calibrate_batchnorm(backbone, input_size):
         backbone.weights_id += ":bn-calibrated"
     return backbone
+
+
+#: Weights name of a random initialisation whose biases are not zero (see :func:`randomise_biases`).
+RANDOM_BIAS_WEIGHTS = "random-bias"
+#: Standard deviation of the biases of ``random-bias`` backbones.
+RANDOM_BIAS_STD = 0.1
+
+
+def randomise_biases(backbone: TappedBackbone, seed: int, std: float = RANDOM_BIAS_STD) -> None:
+    """Draw every bias (convolutions and BatchNorm shifts) from N(0, std^2), seeded.
+
+    torchvision initialises convolution biases to zero, so a random VGG16 maps the all-black
+    image to all-zero features at every layer and no readout can find position in them: a
+    control that measures nothing. With non-zero biases the black image gives non-zero,
+    position-dependent maps wherever zero padding meets the biased activations.
+    """
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for module in backbone.modules():
+            bias = getattr(module, "bias", None)
+            if isinstance(module, (nn.Conv2d, nn.modules.batchnorm._BatchNorm)) and bias is not None:
+                bias.copy_(torch.randn(bias.shape, generator=generator) * std)
+    backbone.weights_id = backbone.weights_id.replace("random:", f"{RANDOM_BIAS_WEIGHTS}(std={std}):", 1)
 
 
 #: Images used to set the BatchNorm statistics of randomly initialised backbones.
@@ -512,7 +537,7 @@ def backbone_class(name: str, weights: str) -> str:
     >>> backbone_class("vgg16", "imagenet-caffe-unnormalised")
     'other'
     """
-    if name == RAW_PIXELS or str(weights).startswith("random"):
+    if name == RAW_PIXELS or str(weights).startswith("random"):  # random, random-bias
         return CONTROL_CLASS
     return IMAGENET_CLASS if weights in IMAGENET_WEIGHTS else OTHER_CLASS
 
@@ -549,6 +574,7 @@ def backbone_label(name: str, weights_id: str) -> str:
         "imagenet-caffe-unnormalised": "ImageNet (original Caffe weights, fed [0, 1] RGB unnormalised as in the paper)",
         "hed": "HED edge detector (ImageNet, fine-tuned on BSDS500 edges)",
         "random": "random init (control)",
+        RANDOM_BIAS_WEIGHTS + "(std=" + str(RANDOM_BIAS_STD) + ")": "random init with non-zero biases (control)",
         "file": "weights from a file",
     }.get(kind)
     if what is None and kind == "imagenet":

@@ -87,7 +87,7 @@ def combined_se(*errors: float) -> float:
 
 
 def _rule_text(text: str, n_seeds: int, unit: str = "seeds") -> str:
-    return text + (f" (1 of {unit}: no spread)" if n_seeds <= 1 else f" (SE over {n_seeds} {unit})")
+    return text + (f" (1 {unit.rstrip('s')}: no spread)" if n_seeds <= 1 else f" (SE over {n_seeds} {unit})")
 
 
 def greater(a: float, a_se: float, b: float, b_se: float, n_seeds: int = 2, unit: str = "seeds") -> dict:

@@ -44,15 +44,25 @@ def check_choice(value: str, valid, what: str) -> str:
 
 #: The raw-pixel "backbone" (the paper's PosENet row): the readout sees the RGB image itself.
 RAW_PIXELS = "pixels"
-#: Backbone rows of the paper's Table 1 (``(backbone, weights)``); ImageNet rows run when their weights are here.
-TABLE1_ROWS = (
+#: ImageNet-trained rows: the paper's VGG16 (original Caffe weights, installed offline),
+#: ResNet-152 (torchvision's file, when present) and EfficientNet-Lite0 (installed offline).
+IMAGENET_ROWS = (
+    ("vgg16", "imagenet-caffe"),
+    ("resnet152", "imagenet"),
+    ("efficientnet-lite0", "imagenet"),
+)
+#: Controls: raw pixels, random initialisations (one with non-zero biases, see
+#: :func:`poslib.backbones.randomise_biases`).
+CONTROL_ROWS = (
     (RAW_PIXELS, "none"),
     ("vgg16", "random"),
+    ("vgg16", "random-bias"),
     ("resnet152", "random"),
-    ("efficientnet-lite0", "imagenet"),
-    ("vgg16", "imagenet"),
-    ("resnet152", "imagenet"),
 )
+#: The paper's own input convention (unnormalised [0, 1] RGB) on the same VGG16 weights: one extra row.
+PAPER_CONVENTION_ROW = ("vgg16", "imagenet-caffe-unnormalised")
+#: Rows of notebook 02 (the paper's Table 1 and its controls).
+TABLE1_ROWS = IMAGENET_ROWS + (PAPER_CONVENTION_ROW,) + CONTROL_ROWS
 
 
 @dataclass(frozen=True)
@@ -79,10 +89,18 @@ class LayerwiseSettings:
         Random channel subsets per level.
     train_images : int or None
         Readouts train on the first this many cached training images (None: all).
+    batch_size : int or None
+        Readout mini-batch size (None: the profile's).
+    width_sweep : tuple of int
+        Hidden widths per target of a depth-2 readout tried on ``width_sweep_row`` (with
+        ``width_sweep_seeds``), to show whether ``hidden_channels`` is on the plateau.
+    width_sweep_row : (str, str)
+    width_sweep_seeds : tuple of int
     """
 
     epochs: int | None = None
     seeds: tuple[int, ...] | None = None
+    batch_size: int | None = None
     depths: tuple[int, ...] = (1, 2, 3)
     kernel_sizes: tuple[int, ...] = (1, 3, 5, 7)
     hidden_channels: int | None = None
@@ -91,6 +109,9 @@ class LayerwiseSettings:
     channels_per_level: int | None = None
     channel_draws: int = 3
     train_images: int | None = None
+    width_sweep: tuple[int, ...] = (4, 16, 64)
+    width_sweep_row: tuple[str, str] = ("efficientnet-lite0", "imagenet")
+    width_sweep_seeds: tuple[int, ...] = (0,)
 
 
 @dataclass(frozen=True)
@@ -117,10 +138,13 @@ class PaddingStudySettings:
         Relative width of the band along each side for the side errors.
     train_images : int or None
         Every configuration uses the first this many training images (None: all).
+    batch_size : int or None
+        Readout mini-batch size (None: the profile's).
     """
 
     epochs: int | None = None
     seeds: tuple[int, ...] | None = None
+    batch_size: int | None = None
     readout_paddings: tuple[int, ...] = (0, 1, 2)
     readout_padding_rows: tuple[tuple[str, str], ...] | None = None
     rule_rows: tuple[tuple[str, str], ...] | None = None
@@ -222,10 +246,12 @@ class Profile:
         all_rows = tuple(tuple(row) for row in self.backbones)
         layerwise = replace(self.layerwise, epochs=self.layerwise.epochs or self.epochs,
                             seeds=self.layerwise.seeds or self.readout_seeds,
+                            batch_size=self.layerwise.batch_size or self.batch_size,
                             readout_rows=self.layerwise.readout_rows or all_rows,
                             level_rows=tuple(r for r in self.layerwise.level_rows or network_rows if r[0] != RAW_PIXELS))
         study = replace(self.padding_study, epochs=self.padding_study.epochs or self.epochs,
                         seeds=self.padding_study.seeds or self.readout_seeds,
+                        batch_size=self.padding_study.batch_size or self.batch_size,
                         readout_padding_rows=self.padding_study.readout_padding_rows or all_rows,
                         rule_rows=tuple(r for r in self.padding_study.rule_rows or network_rows if r[0] != RAW_PIXELS))
         object.__setattr__(self, "layerwise", layerwise)
@@ -236,13 +262,24 @@ class Profile:
         return asdict(self)
 
 
+#: Readout schedule of the default profile: at least 1,000 SGD steps per readout (the paper:
+#: 15 epochs over 10,553 images at batch 32, about 4,950 steps). Notebook 02: 400 images at
+#: batch 32 are 13 steps an epoch, 77 epochs = 1,001 steps. Notebooks 03-04: the first 200
+#: images at batch 16, also 13 steps an epoch and 1,001 steps.
+DEFAULT_EPOCHS = 77
+#: Rows of notebooks 03-04 in the default profile: the ImageNet networks that are here and the
+#: random VGG16 control. ResNet-152 (2.5x VGG16's readout cost, random init only here) is left
+#: to the paper profile.
+_DEFAULT_STUDY_ROWS = (("vgg16", "imagenet-caffe"), ("efficientnet-lite0", "imagenet"), ("vgg16", "random"))
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", n_train=24, n_test=8, epochs=4, readout_seeds=(0,),
         backbones=((RAW_PIXELS, "none"), ("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
         input_size=112, batch_size=8,
         layerwise=LayerwiseSettings(hidden_channels=4, readout_rows=((RAW_PIXELS, "none"),),
-                                    level_rows=(("vgg16", "random"),), channel_draws=1),
+                                    level_rows=(("vgg16", "random"),), channel_draws=1, width_sweep=(2, 4),
+                                    width_sweep_row=("vgg16", "random")),
         padding_study=PaddingStudySettings(
             readout_padding_rows=((RAW_PIXELS, "none"), ("vgg16", "random")),
             rule_rows=(("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
@@ -252,25 +289,25 @@ PROFILES: dict[str, Profile] = {
                            segmentation_epochs=2, batch_size=8, padding_rules=("zeros", "valid"),
                            crop_fractions=(0.15,)),
     ),
-    # 03/04: 10 epochs on the first 200 training images, ResNet-152 (2.5x VGG16's cost) left
-    # to the paper profile, so that notebooks 03 and 04 fit 30 minutes on 2 CPU cores.
     "default": Profile(
-        name="default", n_train=400, n_test=100, epochs=20, readout_seeds=(0, 1, 2),
+        name="default", n_train=400, n_test=100, epochs=DEFAULT_EPOCHS, readout_seeds=(0, 1, 2),
         backbones=TABLE1_ROWS,
         layerwise=LayerwiseSettings(
-            epochs=10, hidden_channels=4, train_images=200,
-            readout_rows=((RAW_PIXELS, "none"), ("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
-            level_rows=(("vgg16", "random"), ("efficientnet-lite0", "imagenet"))),
+            batch_size=16, hidden_channels=4, train_images=200,
+            readout_rows=((RAW_PIXELS, "none"), ("vgg16", "imagenet-caffe"), ("efficientnet-lite0", "imagenet")),
+            level_rows=_DEFAULT_STUDY_ROWS),
         padding_study=PaddingStudySettings(
-            epochs=10, train_images=200,
-            readout_padding_rows=((RAW_PIXELS, "none"), ("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
-            rule_rows=(("vgg16", "random"), ("efficientnet-lite0", "imagenet"))),
+            batch_size=16, train_images=200,
+            readout_padding_rows=((RAW_PIXELS, "none"),) + _DEFAULT_STUDY_ROWS, rule_rows=_DEFAULT_STUDY_ROWS),
         tasks=TaskSettings(saliency_train=600),
     ),
     "paper": Profile(
         name="paper", n_train=0, n_test=0, epochs=15, readout_seeds=(0, 1, 2),
         backbones=TABLE1_ROWS,
-        layerwise=LayerwiseSettings(channel_draws=5),
+        layerwise=LayerwiseSettings(channel_draws=5, readout_rows=((RAW_PIXELS, "none"),) + IMAGENET_ROWS,
+                                    level_rows=IMAGENET_ROWS + CONTROL_ROWS[1:]),
+        padding_study=PaddingStudySettings(readout_padding_rows=((RAW_PIXELS, "none"),) + IMAGENET_ROWS
+                                           + CONTROL_ROWS[1:], rule_rows=IMAGENET_ROWS + CONTROL_ROWS[1:]),
         tasks=TaskSettings(saliency_size=224, saliency_epochs=30, segmentation_size=(360, 480),
                            segmentation_epochs=60, crop_fractions=(0.1, 0.2, 0.3, 0.4), probe_seeds=(0, 1, 2),
                            probe_padding_rules=("zeros", "valid")),

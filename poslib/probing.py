@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .backbones import UnsupportedPaddingError, WeightsNotFoundError, build_backbone
+from .backbones import (CONTROL_CLASS, IMAGENET_CLASS, OTHER_CLASS, UnsupportedPaddingError, WeightsNotFoundError,
+                        backbone_class, build_backbone)
 from .config import Profile, portable_text
-from .data import ImageSet, natural_image_set, resolve_data_root, synthetic_image_sets
+from .data import ImageSet, natural_image_set, resolve_data_root, subset_indices, synthetic_image_sets
 from .features import FeatureConfig, FeatureSet, extract_features
+from .near_duplicates import DEFAULT_THRESHOLD, find_near_duplicates
 from .patterns import PATTERN_NAMES, make_patterns
 from .readout import ReadoutConfig, evaluate, predict, train_readouts
 
@@ -39,11 +41,15 @@ class ProbeImages:
         The natural test set first, then Black, White and Noise.
     uses_embedded_default : bool
         True when no dataset folder was used.
+    removed_duplicates : list of dict
+        Test images dropped because they are near-duplicates of a training image
+        (:mod:`poslib.near_duplicates`): test id, training id, Hamming distance.
     """
 
     train: ImageSet
     tests: list[ImageSet]
     uses_embedded_default: bool
+    removed_duplicates: list[dict] = field(default_factory=list)
 
     @property
     def natural_test(self) -> ImageSet:
@@ -52,24 +58,56 @@ class ProbeImages:
 
     def notice(self) -> str:
         """A one-paragraph statement of which images are in use (shown at the top of notebooks)."""
+        dropped = (f" {len(self.removed_duplicates)} candidate test images were dropped as near-duplicates of "
+                   f"training images (perceptual hash within {DEFAULT_THRESHOLD} bits).")
         if self.uses_embedded_default:
             return ("NOTICE: no dataset folder is set (POSLIB_DATA / data_root), so this run uses the EMBEDDED "
                     f"DEFAULT: {len(self.train)} training crops and {len(self.natural_test)} test crops cut from "
                     "disjoint photos that installed packages ship. Numbers are not comparable with the paper's; "
-                    "point POSLIB_DATA at ECSSD/ and SOD/ for the real study.")
+                    "point POSLIB_DATA at ECSSD/ and SOD/ for the real study." + dropped)
         return (f"Readouts train on {len(self.train)} images of {self.train.name} ({self.train.source}) and are "
                 f"tested on {len(self.natural_test)} images of {self.natural_test.name} ({self.natural_test.source}) "
-                "and on the Black, White and Noise inputs.")
+                "and on the Black, White and Noise inputs." + dropped)
 
     def describe(self) -> dict:
-        """Provenance record of every image set."""
+        """Provenance record of every image set and of the dropped near-duplicates."""
         return {"train": self.train.describe(), "tests": [t.describe() for t in self.tests],
-                "embedded_default": self.uses_embedded_default}
+                "embedded_default": self.uses_embedded_default,
+                "near_duplicates_removed": len(self.removed_duplicates),
+                "near_duplicate_threshold_bits": DEFAULT_THRESHOLD, "removed": self.removed_duplicates}
+
+
+def without_near_duplicates(train: ImageSet, candidates: ImageSet, limit: int,
+                            seed: int = 0) -> tuple[ImageSet, list[dict]]:
+    """The test candidates that are not near-duplicates of a training image, then a seeded subset of ``limit``.
+
+    Returns
+    -------
+    test : ImageSet
+        At most ``limit`` (0: all) of the remaining candidates, chosen with
+        :func:`poslib.data.subset_indices`.
+    removed : list of dict
+        ``{"test", "train", "distance"}`` for every dropped candidate.
+    """
+    pairs = find_near_duplicates(train.images, candidates.images)
+    removed = {}
+    for pair in pairs:
+        removed.setdefault(pair.test_index, {"test": candidates.ids[pair.test_index],
+                                             "train": train.ids[pair.train_index], "distance": pair.distance})
+    keep = np.array([i for i in range(len(candidates)) if i not in removed], dtype=np.int64)
+    keep = keep[subset_indices(len(keep), limit, seed)]
+    test = dataclasses.replace(candidates, images=candidates.images[keep], ids=[candidates.ids[i] for i in keep],
+                               _fingerprint=None)
+    return test, list(removed.values())
 
 
 def prepare_images(profile: Profile, data_root: str = "", train: str = "", test: str = "",
                    seed: int = 0) -> ProbeImages:
-    """Resolve the training and test images of a notebook.
+    """Resolve the training and test images of a notebook, with no test image that is also a training image.
+
+    Every candidate test image is compared with the training images
+    (:func:`without_near_duplicates`); near-duplicates are dropped before the profile's
+    ``n_test`` images are drawn, so the test set keeps its size.
 
     Parameters
     ----------
@@ -84,9 +122,10 @@ def prepare_images(profile: Profile, data_root: str = "", train: str = "", test:
     """
     root = resolve_data_root(data_root)
     train_set = natural_image_set(train, "train", profile.input_size, profile.n_train, root, seed)
-    test_set = natural_image_set(test, "test", profile.input_size, profile.n_test, root, seed)
+    candidates = natural_image_set(test, "test", profile.input_size, 0, root, seed)
+    test_set, removed = without_near_duplicates(train_set, candidates, profile.n_test, seed)
     embedded = train_set.kind == "embedded" or test_set.kind == "embedded"
-    return ProbeImages(train_set, [test_set] + synthetic_image_sets(profile.input_size, seed), embedded)
+    return ProbeImages(train_set, [test_set] + synthetic_image_sets(profile.input_size, seed), embedded, removed)
 
 
 def readout_config_for(profile: Profile, **overrides) -> ReadoutConfig:
@@ -94,6 +133,17 @@ def readout_config_for(profile: Profile, **overrides) -> ReadoutConfig:
     settings = {"epochs": profile.epochs, "batch_size": profile.batch_size, "target_size": profile.input_size}
     settings.update(overrides)
     return ReadoutConfig(**settings)
+
+
+def sgd_steps(n_images: int, readout: ReadoutConfig) -> int:
+    """SGD steps of one readout training on ``n_images`` images (the last partial batch counts).
+
+    Examples
+    --------
+    >>> sgd_steps(400, ReadoutConfig(epochs=77, batch_size=32))
+    1001
+    """
+    return readout.epochs * -(-n_images // readout.batch_size)
 
 
 @dataclass
@@ -309,6 +359,18 @@ def probe_backbones(rows, images: ProbeImages, readout: ReadoutConfig, seeds, in
     """:func:`probe_rows` over ``(backbone, weights)`` rows with zero padding at ``input_size``."""
     return probe_rows([FeatureConfig(backbone, weights, input_size=input_size) for backbone, weights in rows],
                       images, readout, seeds, progress=progress)
+
+
+def with_backbone_class(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``backbone_class`` column after ``weights`` (ImageNet, control or other), rows ordered by it.
+
+    See :func:`poslib.backbones.backbone_class`: claims 2-6 are judged on ImageNet rows only.
+    """
+    classes = [backbone_class(b, w) for b, w in zip(frame["backbone"], frame["weights"])]
+    frame = frame.drop(columns="backbone_class", errors="ignore")
+    frame.insert(list(frame.columns).index("weights") + 1, "backbone_class", classes)
+    order = {IMAGENET_CLASS: 0, OTHER_CLASS: 1, CONTROL_CLASS: 2}
+    return frame.sort_values("backbone_class", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
 
 
 #: Columns that identify a configuration in per-image results.

@@ -85,3 +85,13 @@ def test_random_batchnorm_networks_are_calibrated_and_stay_finite():
         taps = backbone(torch.rand(2, 3, 64, 64))
     assert all(t.abs().max() < 6e4 for t in taps)  # fits float16, which an uncalibrated ResNet-152 does not
     assert backbones.build_backbone("vgg16", "random", input_size=32).weights_id == "random:seed=0"  # no BN
+
+
+def test_random_bias_control_sees_the_black_image():
+    black = torch.zeros(1, 3, 64, 64)
+    zero_bias = backbones.build_backbone("vgg16", "random", 0, 64)
+    with_bias = backbones.build_backbone("vgg16", "random-bias", 0, 64)
+    assert zero_bias(black)[-1].abs().max() == 0  # torchvision's zero biases: all-zero features on black
+    taps = with_bias(black)
+    assert taps[-1].abs().max() > 0 and (taps[0][0, :, 0, 0] - taps[0][0, :, 32, 32]).abs().max() > 0  # border differs
+    assert with_bias.weights_id.startswith("random-bias") and backbones.backbone_class("vgg16", "random-bias") == "control"

@@ -53,6 +53,6 @@ def test_readout_speed_record_on_tiny_features():
                                  peaks={"float32": 1.0, "bfloat16": 2.0})
     assert record["reference"]["compute"] == "float32-reference"
     assert record["fast"]["compute"] in ("bfloat16", "float32")
-    assert record["speedup"] > 0 and record["fast"]["gflops"] > 0
+    assert record["speedup"] > 0 and record["fast"]["gflops"] > 0  # 3 decimals: tiny workloads still register
     assert set(record["spc_natural_test"]["fast"]) == {"H", "V", "G", "HS", "VS"}
     assert "Readout training speed" in "\n".join(bench.render_readout_speed(record, {"float32": 1.0}))

@@ -73,3 +73,20 @@ def test_real_data_is_not_announced_as_embedded(data_root):
     images = probing.prepare_images(TINY, data_root=str(data_root))
     assert not images.uses_embedded_default and images.train.name == "ECSSD" and images.natural_test.name == "SOD"
     assert np.all([len(images.train) == 6, len(images.natural_test) == 3])
+
+
+def test_near_duplicate_test_images_are_dropped_before_the_subset(rng):
+    from poslib.data import ImageSet
+
+    photos = [np.kron(rng.integers(0, 256, (8, 8, 3)), np.ones((8, 8, 1))).astype(np.uint8) for _ in range(6)]
+    train = ImageSet("train", np.stack(photos[:3]), ["a", "b", "c"], "test", "dataset")
+    copy_of_b = np.clip(photos[1].astype(int) + 3, 0, 255).astype(np.uint8)  # a re-encoded copy
+    candidates = ImageSet("test", np.stack([photos[3], copy_of_b, photos[4], photos[5]]), ["d", "b2", "e", "f"],
+                          "test", "dataset")
+    test, removed = probing.without_near_duplicates(train, candidates, limit=3)
+    assert removed == [{"test": "b2", "train": "b", "distance": 0}] or removed[0]["test"] == "b2"
+    assert len(removed) == 1 and len(test) == 3 and "b2" not in test.ids
+
+
+def test_every_image_set_keeps_its_size_after_dropping_duplicates(tiny_images):
+    assert len(tiny_images.natural_test) == TINY.n_test and "near-duplicates" in tiny_images.notice()

@@ -58,9 +58,33 @@ def probe_readout_variants(bundle: FeatureBundle, profile: Profile, progress: bo
     settings: LayerwiseSettings = profile.layerwise
     frames = []
     for depth, kernel_size in readout_variants(settings.depths, settings.kernel_sizes):
-        config = readout_config_for(profile, epochs=settings.epochs, depth=depth, kernel_size=kernel_size,
-                                    hidden_channels=settings.hidden_channels if depth > 1 else None)
+        config = layerwise_readout(profile, depth=depth, kernel_size=kernel_size,
+                                   hidden_channels=settings.hidden_channels if depth > 1 else None)
         frames.append(probe(bundle, config, settings.seeds, progress=progress).per_image)
+    return pd.concat(frames, ignore_index=True)
+
+
+def layerwise_readout(profile: Profile, **overrides) -> ReadoutConfig:
+    """The readout of notebook 03 (the section's epochs and batch size), with overrides."""
+    settings = profile.layerwise
+    return readout_config_for(profile, epochs=settings.epochs, batch_size=settings.batch_size, **overrides)
+
+
+def probe_width_sweep(bundle: FeatureBundle, profile: Profile, progress: bool = False) -> pd.DataFrame:
+    """Depth-2 readouts of every hidden width of ``profile.layerwise.width_sweep`` on one bundle.
+
+    Shows whether the hidden width of the deeper readouts (``hidden_channels``) is on the
+    plateau, i.e. whether a wider readout would find more position.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`poslib.probing.probe` rows with an extra column ``hidden_channels``.
+    """
+    settings = profile.layerwise
+    frames = [probe(bundle, layerwise_readout(profile, depth=2, hidden_channels=width), settings.width_sweep_seeds,
+                    labels={"hidden_channels": width}, progress=progress).per_image
+              for width in settings.width_sweep]
     return pd.concat(frames, ignore_index=True)
 
 

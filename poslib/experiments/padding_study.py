@@ -22,11 +22,14 @@ configuration trains on the first ``train_images`` cached training images.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
 from ..config import Profile
-from ..features import FeatureConfig
+from ..features import FeatureConfig, extract_features
+from ..metrics import spearman_per_image
 from ..patterns import PATTERN_NAMES, make_patterns
 from ..probing import (FeatureBundle, ProbedRows, ProbeImages, ProbeResult, aggregate_over_seeds, extract_or_skip,
                        probe, probe_rows, readout_config_for)
@@ -34,8 +37,9 @@ from ..readout import ReadoutConfig, predict
 
 
 def study_readout(profile: Profile, **overrides) -> ReadoutConfig:
-    """The one-layer 3x3 readout of notebook 04 (the study's epochs), with overrides."""
-    return readout_config_for(profile, epochs=profile.padding_study.epochs, **overrides)
+    """The one-layer 3x3 readout of notebook 04 (the study's epochs and batch size), with overrides."""
+    settings = profile.padding_study
+    return readout_config_for(profile, epochs=settings.epochs, batch_size=settings.batch_size, **overrides)
 
 
 def probe_backbone_rules(profile: Profile, images: ProbeImages, progress: bool = False) -> ProbedRows:
@@ -216,6 +220,67 @@ def border_analysis(rules: ProbedRows, n_bins: int, band: float, patterns=("H", 
                                  ["backbone", "weights", "padding", "pattern", "distance"], ["abs_error"],
                                  n_pixels=("n_pixels", "first"))
     return rings, side_asymmetry(pd.concat(side_frames, ignore_index=True))
+
+
+def seam_shift(size: int, stride: int = 32) -> int:
+    """A horizontal circular shift near half the width that is a multiple of the network's total stride.
+
+    Examples
+    --------
+    >>> seam_shift(224), seam_shift(112)
+    (128, 64)
+    """
+    return stride * max(1, int(np.floor(size / (2 * stride) + 0.5)))
+
+
+def seam_test(rules: ProbedRows, images: ProbeImages, rule: str = "circular", patterns=("H", "V", "G"),
+              progress: bool = False) -> pd.DataFrame:
+    """Does a circularly padded backbone read position from the wrap-around seam?
+
+    Circular padding joins each image edge to the opposite one, so the network never sees
+    invented zeros, but the seam where the edges meet is itself an edge (for a photo, the
+    left and right borders rarely match). A network with circular padding is (for shifts by
+    a multiple of its stride) equivariant to circular shifts of its input. We roll every
+    natural test image horizontally by :func:`seam_shift` columns, which moves the seam into
+    the image, and predict with the readouts trained on unrolled images:
+
+    * ``spc_fixed_frame``: SPC of the prediction on rolled inputs with the usual target:
+      high if position comes from the image frame;
+    * ``spc_seam_frame``: SPC with the target rolled by the same shift: high if the
+      prediction follows the seam;
+    * ``spc_unrolled``: the usual SPC on the unrolled inputs, for reference.
+
+    Returns
+    -------
+    pandas.DataFrame
+        backbone, weights, padding, pattern, shift and the three SPCs (mean and std over seeds).
+    """
+    rows = []
+    for config, (bundle, result) in rules.probed.items():
+        if config.padding != rule:
+            continue
+        test, natural = bundle.tests[0], images.natural_test
+        size = config.input_size
+        shift = seam_shift(size)
+        rolled_set = dataclasses.replace(natural, name=f"{natural.name}-rolled{shift}", _fingerprint=None,
+                                         images=np.ascontiguousarray(np.roll(natural.images, shift, axis=2)))
+        rolled = extract_features(config, rolled_set, progress=progress).array
+        targets = make_patterns(size, PATTERN_NAMES)
+        for seed, model in result.readouts.items():
+            unrolled_prediction = predict(model, test.array, size)
+            rolled_prediction = predict(model, rolled, size)
+            for pattern in patterns:
+                t = PATTERN_NAMES.index(pattern)
+                rows.append({"backbone": config.backbone, "weights": config.weights, "padding": rule,
+                             "pattern": pattern, "shift": shift, "seed": seed,
+                             "spc_unrolled": spearman_per_image(unrolled_prediction[:, t], targets[t])[0].mean(),
+                             "spc_fixed_frame": spearman_per_image(rolled_prediction[:, t], targets[t])[0].mean(),
+                             "spc_seam_frame": spearman_per_image(rolled_prediction[:, t],
+                                                                  np.roll(targets[t], shift, axis=1))[0].mean()})
+    if not rows:
+        return pd.DataFrame()
+    keys = ["backbone", "weights", "padding", "pattern", "shift"]
+    return aggregate_over_seeds(pd.DataFrame(rows), keys, ["spc_unrolled", "spc_fixed_frame", "spc_seam_frame"])
 
 
 def plot_border_errors(rings: pd.DataFrame, pattern_column: str = "pattern"):

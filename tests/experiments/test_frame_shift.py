@@ -10,8 +10,8 @@ from poslib.experiments import frame_shift
 from poslib.segnet import EncoderDecoder
 
 
-class FrameCentredBlob(nn.Module):
-    """A stand-in model that always predicts a blob at the centre of whatever frame it gets."""
+class StandIn(nn.Module):
+    """What crop_shift needs of a model besides its forward pass: an encoder shape and a padding rule."""
 
     padding_rule = "zeros"
 
@@ -19,6 +19,10 @@ class FrameCentredBlob(nn.Module):
         super().__init__()
         self.encoder = nn.Module()
         self.encoder.convs = (1,)
+
+
+class FrameCentredBlob(StandIn):
+    """A stand-in model that always predicts a blob at the centre of whatever frame it gets."""
 
     def forward(self, images):
         height, width = images.shape[-2:]
@@ -27,15 +31,8 @@ class FrameCentredBlob(nn.Module):
         return torch.where(inside, 20.0, -20.0).expand(images.shape[0], 1, height, width)
 
 
-class Brightness(nn.Module):
+class Brightness(StandIn):
     """A translation-equivariant stand-in: saliency is the pixel's own brightness."""
-
-    padding_rule = "zeros"
-
-    def __init__(self):
-        super().__init__()
-        self.encoder = nn.Module()
-        self.encoder.convs = (1,)
 
     def forward(self, images):
         return 40.0 * (images.mean(dim=1, keepdim=True) - 0.5)
