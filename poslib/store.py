@@ -30,20 +30,47 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .config import cache_dir
+from .config import ConfigError, cache_dir
 
 _BLOCK = 16 * 2**20
 #: (path, size, mtime_ns) of files whose checksum was verified in this process.
 _VERIFIED: set[tuple[str, int, int]] = set()
 
 
+def make_folder(folder: Path, what: str = "folder") -> Path:
+    """``mkdir -p folder``, with an error that names a file standing in the way.
+
+    Raises
+    ------
+    ConfigError
+        If ``folder`` or one of its parents exists as a file (naming it and saying to delete
+        it), or the folder cannot be created (permissions).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
+        raise ConfigError(f"{what} {folder} cannot be created: {blocker} is a file, not a folder. Delete it "
+                          f"(rm {blocker}) or choose another location.") from None
+    except PermissionError:
+        raise ConfigError(f"{what} {folder} cannot be created: permission denied. Choose a writable "
+                          f"location.") from None
+    return folder
+
+
 def atomic_write_bytes(path: Path, payload: bytes) -> Path:
     """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename.
 
     The file gets the permissions of a newly created file under the process umask.
+
+    Raises
+    ------
+    ConfigError
+        If the folder cannot be created (see :func:`make_folder`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -155,8 +182,14 @@ class CacheEntry:
             _VERIFIED.add(token)
 
     def begin(self) -> None:
-        """Start (re)writing the entry: create the folder, invalidate old metadata, clear dead temporaries."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Start (re)writing the entry: create the folder, invalidate old metadata, clear dead temporaries.
+
+        Raises
+        ------
+        ConfigError
+            If the entry's folder (or a parent) is a file: names it and what to delete.
+        """
+        make_folder(self.folder, f"cache entry {self.label}:")
         (self.folder / "meta.json").unlink(missing_ok=True)
         for tmp in self.folder.glob(".*.tmp-*"):
             pid = tmp.name.rsplit("-", 1)[-1]
