@@ -53,7 +53,9 @@ anything else. Files keep the modes of newly created files under the umask.
 Housekeeping: a run takes an exclusive lock, ``fcntl.flock`` on ``<out>/.poslib-run.lock``
 (a second run into the same folder is refused with the first one's pid); then it rolls back
 interrupted publishes and deletes staging folders left by runs that were killed (owner pid
-no longer alive, or older than :data:`STALE_STAGING_S` if the pid cannot be read).
+no longer alive, or older than :data:`STALE_STAGING_S` if the pid cannot be read) and
+temporaries ``.<name>.<random>.tmp-<pid>`` of dead processes
+(:func:`poslib.store.clear_dead_temporaries`; cache entries clear theirs when rewritten).
 
 Incremental regeneration
 ------------------------
@@ -85,7 +87,7 @@ from pathlib import Path
 
 from .config import PROGRESS_ENV, REPO_ROOT, ConfigError, get_profile, repo_relative
 from .data import resolve_data_root
-from .store import _pid_alive, _umask, atomic_write_bytes, make_folder
+from .store import _pid_alive, _umask, atomic_write_bytes, clear_dead_temporaries, make_folder
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 RESULTS_DIR = REPO_ROOT / "results"
@@ -329,6 +331,8 @@ def unchanged_reason(record: dict | None, inputs: dict, out_root: Path) -> str |
     if record is None:
         return "no previous run"
     previous = record.get("inputs") or {}
+    if not previous.get("hash"):
+        return "no inputs hash recorded (made by an older driver)"
     if previous.get("hash") != inputs["hash"]:
         changed = [k for k, v in inputs["parts"].items() if previous.get("parts", {}).get(k) != v]
         return f"changed: {', '.join(changed) or 'inputs'}"
@@ -699,6 +703,8 @@ def run(profile: str = "default", only: list[str] | None = None, data_root: str 
     with run_lock(out_root):
         recover_publishes(out_root)
         clean_stale_staging(out_root)
+        for folder in (out_root, *(out_root / sub for sub in ("tables", "figures", "provenance", "notebooks"))):
+            clear_dead_temporaries(folder)
         data_hash = data_fingerprint(root)
         for notebook in notebooks:
             inputs = input_fingerprint(notebook, profile, root, overrides[notebook.stem], data_hash)

@@ -71,7 +71,9 @@ def atomic_write_bytes(path: Path, payload: bytes) -> Path:
     """
     path = Path(path)
     make_folder(path.parent)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    # named .<name>.<random>.tmp-<pid>, so a run killed mid-write leaves a temporary that
+    # clear_dead_temporaries recognises as its own
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp-{os.getpid()}")
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
@@ -110,6 +112,23 @@ def content_key(**parts) -> str:
     """SHA-256 over ``parts`` (JSON, sorted keys) plus the torch version: the name of a cache entry."""
     payload = dict(parts, torch=torch.__version__.split("+")[0])
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def clear_dead_temporaries(folder: Path, recursive: bool = False) -> list[Path]:
+    """Delete ``.<name>...tmp-<pid>`` temporaries in ``folder`` whose writing process is gone.
+
+    Returns the files deleted; temporaries of live processes are kept.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for tmp in (folder.rglob(".*.tmp-*") if recursive else folder.glob(".*.tmp-*")):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if tmp.is_file() and pid.isdigit() and not _pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def _pid_alive(pid: int) -> bool:
@@ -191,10 +210,7 @@ class CacheEntry:
         """
         make_folder(self.folder, f"cache entry {self.label}:")
         (self.folder / "meta.json").unlink(missing_ok=True)
-        for tmp in self.folder.glob(".*.tmp-*"):
-            pid = tmp.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _pid_alive(int(pid)):
-                tmp.unlink(missing_ok=True)
+        clear_dead_temporaries(self.folder)
 
     def temporary(self, name: str) -> Path:
         """A private temporary path for payload ``name``, to be moved in with :meth:`commit`."""

@@ -109,3 +109,23 @@ def test_checksums_hold_for_a_real_feature_entry(tmp_path):
     path.write_bytes(bytes(payload))
     os.utime(path, ns=(0, 12345))  # a different mtime: the once-per-process verification must run again
     assert _entry(tmp_path).read() is None and meta["files"]["data.bin"]["crc32"] != store.file_checksum(path)
+
+
+def test_temporaries_of_atomic_writes_carry_the_pid_and_are_cleared_when_dead(tmp_path):
+    dead = tmp_path / ".a.json.x1y2.tmp-999999999"
+    live = tmp_path / f".a.json.x1y2.tmp-{os.getpid()}"
+    dead.write_bytes(b"half")
+    live.write_bytes(b"half")
+    assert store.clear_dead_temporaries(tmp_path) == [dead] and live.exists()
+    seen = []
+    original = store.os.replace
+
+    def spy(source, target):
+        seen.append(os.path.basename(source))
+        return original(source, target)
+    store.os.replace = spy
+    try:
+        store.atomic_write_bytes(tmp_path / "b.json", b"{}")
+    finally:
+        store.os.replace = original
+    assert seen[0].startswith(".b.json.") and seen[0].endswith(f".tmp-{os.getpid()}")
