@@ -316,18 +316,33 @@ def load_state_dict_file(path: str | Path) -> dict:
 
     Raises
     ------
-    WeightsNotFoundError
-        If the file does not exist.
+    poslib.data.WeightsPathError
+        If the file does not exist (a :class:`ConfigError`: a path the user gave is wrong,
+        never a skipped row, unlike :class:`WeightsNotFoundError`).
     ConfigError
-        If it holds no state dict.
+        If it is not a file written by ``torch.save`` (text, another format) or holds no
+        state dict of tensors; the message names the file.
     """
+    from .data import WeightsPathError  # lazy: data does not import backbones, kept that way
+
     path = Path(path).expanduser()
+    if not path.exists():
+        raise WeightsPathError(f"weights file {path} does not exist; give the path of a state dict saved with "
+                               f"torch.save(model.state_dict(), path), or weights='random' / 'imagenet'")
     if not path.is_file():
-        raise WeightsNotFoundError(f"weights file {path} not found; give a path to a state dict saved with torch.save")
+        raise WeightsPathError(f"weights path {path} is not a file; give the path of a state dict file")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    # torch.save writes a zip archive (PK..) or, in the legacy format, a pickle (protocol byte 0x80).
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise ConfigError(f"weights file {path} was not written by torch.save (it starts with {head!r}: "
+                          f"{'text' if head.isascii() else 'another format'}). Give a state dict saved with "
+                          f"torch.save(model.state_dict(), path).")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise ConfigError(f"cannot load weights file {path}: {error}") from None
+        raise ConfigError(f"cannot load weights file {path} ({type(error).__name__}: {error}); it may be truncated, "
+                          f"or not a state dict saved with torch.save") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -365,16 +380,27 @@ def _load_weights(model: nn.Module, name: str, weights: str, seed: int,
         return f"random:seed={seed}"  # the model was built under torch.manual_seed(seed)
     if weights == "imagenet":
         state, identity = imagenet()
-    elif Path(weights).expanduser().suffix in (".pth", ".pt", ".bin", ".ckpt") or Path(weights).expanduser().exists():
-        state = load_state_dict_file(weights)
+    elif (Path(weights).expanduser().suffix in (".pth", ".pt", ".bin", ".ckpt") or Path(weights).expanduser().exists()
+          or "/" in weights or os.sep in weights):
+        state = load_state_dict_file(weights)  # a path that does not exist: WeightsPathError
         identity = f"file:{file_sha256(Path(weights).expanduser())[:16]}"
     else:
         raise ConfigError(f"unknown weights {weights!r} for backbone {name!r}: use 'imagenet', 'random' "
                           f"or a path to a state dict file")
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    own = model.state_dict()
+    mismatched = [f"{k} {tuple(v.shape)} (backbone expects {tuple(own[k].shape)})"
+                  for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if mismatched:
+        raise ConfigError(f"weights {portable_text(weights)!r} do not fit backbone {name!r}: {len(mismatched)} "
+                          f"tensor(s) have the wrong shape: {'; '.join(mismatched[:5])}"
+                          f"{' ...' if len(mismatched) > 5 else ''}. Were they saved from another architecture?")
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:
+        raise ConfigError(f"weights {portable_text(weights)!r} do not load into backbone {name!r}: {error}") from None
     missing = [k for k in missing if not k.startswith(("fc.", "classifier.", "_fc."))]
     if missing:
-        raise ConfigError(f"weights {weights!r} do not fit backbone {name!r}: missing {missing[:5]}...")
+        raise ConfigError(f"weights {portable_text(weights)!r} do not fit backbone {name!r}: missing {missing[:5]}...")
     return identity
 
 

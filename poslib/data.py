@@ -11,6 +11,17 @@ are expanded, an alpha channel is dropped, 16-bit images are scaled to 8 bits. N
 images are resized (squashed, bilinear) to the square network input, as in the paper's
 public code.
 
+Masks and label maps are checked when they are read, never silently reinterpreted
+(:func:`binarise_mask`, :func:`check_label_ids`): a mask with exactly two values is
+binary (the larger value is salient: 0/1, 0/255, 3/7 alike); an 8-bit mask with
+intermediate values is a soft (antialiased) mask, thresholded at 127, only if it spans
+the 8-bit range (darkest value <= 15, brightest >= 240) and at most a quarter of its
+pixels are mid-grey (32..223); anything else (a label map or a photo in the masks folder)
+is refused, naming the file and the values found. Label ids outside ``0..n_classes-1``
+other than the void id are refused the same way. Images larger than Pillow's
+decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 Mpx) are refused,
+naming the file and its size.
+
 With no data root, the *embedded default* is used: natural photos that installed
 packages ship (scikit-image, scikit-learn, matplotlib), cut into deterministic random
 crops. Training crops and test crops come from disjoint photos.
@@ -20,6 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -35,6 +48,35 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 class DatasetError(ValueError):
     """A dataset folder or file cannot be used; the message names it and says what to do."""
+
+
+class WeightsPathError(ConfigError):
+    """A weights file the user named does not exist (an error, never a skipped row).
+
+    Distinct from :class:`poslib.backbones.WeightsNotFoundError` (offline ImageNet weights
+    missing), which probing turns into a visible skip.
+    """
+
+
+#: Soft (antialiased) 8-bit masks: darkest value at most this, brightest at least 255 - this.
+SOFT_MASK_EXTREME = 15
+#: Soft masks: at most this fraction of pixels may be mid-grey (32..223).
+SOFT_MASK_MAX_MIDTONES = 0.25
+
+
+@contextmanager
+def _open_image(path: Path):
+    """``Image.open`` that turns Pillow's decompression-bomb error *and* warning into a DatasetError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                yield image
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DatasetError(
+            f"image {path} is too large to read safely ({error}). Downscale it (or remove it from the folder); "
+            f"Pillow's limit is PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS} pixels."
+        ) from None
 
 
 @dataclass
@@ -92,11 +134,12 @@ def load_rgb(path: str | Path) -> np.ndarray:
     Raises
     ------
     DatasetError
-        If the file is missing or cannot be decoded, naming the file.
+        If the file is missing, cannot be decoded, or is larger than Pillow's
+        decompression-bomb limit, naming the file.
     """
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        with _open_image(path) as image:
             image.load()
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                 array = np.asarray(image, dtype=np.float64)
@@ -122,11 +165,12 @@ def load_label_map(path: str | Path) -> np.ndarray:
     Raises
     ------
     DatasetError
-        If the file is missing, unreadable, or has colour channels that differ.
+        If the file is missing, unreadable, too large (decompression bomb), or has colour
+        channels that differ.
     """
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        with _open_image(path) as image:
             image.load()
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                 array = np.asarray(image, dtype=np.int64)
@@ -143,6 +187,80 @@ def load_label_map(path: str | Path) -> np.ndarray:
     if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
         raise DatasetError(f"mask / label file {path} is a colour image; expected one channel of class ids or 0/255")
     return rgb[..., 0]
+
+
+def _values_text(values: np.ndarray, limit: int = 12) -> str:
+    shown = ", ".join(str(int(v)) for v in values[:limit])
+    return f"{{{shown}{', ...' if len(values) > limit else ''}}} ({len(values)} distinct value(s))"
+
+
+def binarise_mask(mask: np.ndarray, path: str | Path = "mask") -> np.ndarray:
+    """A saliency mask as 0/1 uint8, by the rules of the module docstring.
+
+    * one value: all background if it is 0, else all salient;
+    * exactly two values (0/1, 0/255, any two): the larger value is salient;
+    * more values: a soft 8-bit mask (darkest <= :data:`SOFT_MASK_EXTREME`, brightest >=
+      255 - :data:`SOFT_MASK_EXTREME`, at most :data:`SOFT_MASK_MAX_MIDTONES` of the pixels
+      in 32..223) is thresholded at ``> 127``; anything else is refused.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        (H, W) integer mask as read by :func:`load_label_map`.
+    path : str or Path
+        The file, for messages.
+
+    Raises
+    ------
+    DatasetError
+        Naming the file and the values found, for a mask that is neither binary nor soft.
+
+    Examples
+    --------
+    >>> binarise_mask(np.array([[0, 1], [1, 0]])).tolist()
+    [[0, 1], [1, 0]]
+    >>> binarise_mask(np.array([[3, 7]])).tolist()
+    [[0, 1]]
+    """
+    mask = np.asarray(mask)
+    values = np.unique(mask)
+    if len(values) == 1:
+        return np.full(mask.shape, int(values[0] != 0), np.uint8)
+    if len(values) == 2:
+        return (mask == values[1]).astype(np.uint8)
+    midtones = float(((mask >= 32) & (mask <= 223)).mean())
+    if values[0] <= SOFT_MASK_EXTREME and values[-1] >= 255 - SOFT_MASK_EXTREME and midtones <= SOFT_MASK_MAX_MIDTONES:
+        return (mask > 127).astype(np.uint8)
+    raise DatasetError(
+        f"mask {path} is neither binary nor a soft 8-bit mask: values {_values_text(values)}, "
+        f"{midtones:.0%} of pixels mid-grey. A saliency mask must hold two values (e.g. 0/1 or 0/255; the larger "
+        f"is salient) or be an antialiased 0..255 mask; is this a label map or a photo in the masks folder?")
+
+
+def check_label_ids(labels: np.ndarray, n_classes: int, void_id: int | None, path: str | Path = "labels") -> None:
+    """Refuse a label map with ids outside ``0..n_classes-1`` other than ``void_id``.
+
+    Raises
+    ------
+    DatasetError
+        Naming the file, the offending ids and the valid ones.
+
+    Examples
+    --------
+    >>> check_label_ids(np.array([[0, 10, 11]]), 11, 11)
+    >>> check_label_ids(np.array([[0, 200]]), 11, 11, "a.png")
+    Traceback (most recent call last):
+    ...
+    poslib.data.DatasetError: label map a.png holds class id(s) {200} (1 distinct value(s)) outside 0..10 (void id 11); found {0, 200} (2 distinct value(s)). Fix or remove the file, or check that the dataset's class ids match this task's classes.
+    """
+    values = np.flatnonzero(np.bincount(np.asarray(labels, dtype=np.int64).ravel()))
+    bad = values[(values >= n_classes) & (values != (-1 if void_id is None else void_id))]
+    if len(bad):
+        void = f" (void id {void_id})" if void_id is not None else ""
+        raise DatasetError(
+            f"label map {path} holds class id(s) {_values_text(bad)} outside 0..{n_classes - 1}{void}; found "
+            f"{_values_text(values)}. Fix or remove the file, or check that the dataset's class ids match this "
+            f"task's classes.")
 
 
 def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
@@ -461,11 +579,13 @@ class PairedSet:
 
 def load_paired_folder(image_dir: str | Path, target_dir: str | Path, size_hw: tuple[int, int],
                        binary: bool, limit: int = 0, name: str | None = None, seed: int = 0,
-                       indices=None) -> PairedSet:
+                       indices=None, n_classes: int | None = None, void_id: int | None = None) -> PairedSet:
     """Load image / mask (or label map) pairs of the same stem, resized to ``size_hw``.
 
     Images are resized bilinearly; targets with nearest-neighbour sampling, so class ids stay
-    class ids. Binary masks become 0/1 (``mask > 127``, which also covers 8-bit masks).
+    class ids. Masks become 0/1 by :func:`binarise_mask` (two-valued masks: the larger value
+    is salient; soft 8-bit masks: ``> 127``; anything else is refused). Label maps are
+    checked with :func:`check_label_ids` when ``n_classes`` is given.
 
     Parameters
     ----------
@@ -474,7 +594,7 @@ def load_paired_folder(image_dir: str | Path, target_dir: str | Path, size_hw: t
     size_hw : (int, int)
         Output (height, width).
     binary : bool
-        Threshold the targets at 127 (saliency masks) instead of keeping class ids.
+        Read the targets as saliency masks (:func:`binarise_mask`) instead of class ids.
     limit : int
         Keep at most this many pairs (a seeded random subset); 0 keeps all.
     name : str, optional
@@ -483,11 +603,16 @@ def load_paired_folder(image_dir: str | Path, target_dir: str | Path, size_hw: t
         Seed of the subset.
     indices : array_like of int, optional
         Load exactly these pairs (positions in the stem-sorted list) instead of a subset.
+    n_classes : int, optional
+        For label maps: valid class ids are ``0..n_classes-1`` (and ``void_id``).
+    void_id : int, optional
+        The label id that is ignored (void).
 
     Raises
     ------
     DatasetError
-        If the folders do not pair up, or an image and its target differ in size (naming the files).
+        If the folders do not pair up, an image and its target differ in size, a mask is
+        neither binary nor soft, or a label id is out of range (naming the file).
     """
     pairs = find_pairs(image_dir, target_dir)
     chosen = subset_indices(len(pairs), limit, seed) if indices is None else np.asarray(indices, dtype=np.int64)
@@ -497,7 +622,9 @@ def load_paired_folder(image_dir: str | Path, target_dir: str | Path, size_hw: t
     for image_path, target_path in pairs:
         image, target = load_pair(image_path, target_path)
         if binary:
-            target = (target > 127).astype(np.uint8)
+            target = binarise_mask(target, target_path)
+        elif n_classes is not None:
+            check_label_ids(target, n_classes, void_id, target_path)
         images.append(np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR), dtype=np.uint8))
         targets.append(np.asarray(Image.fromarray(target).resize((width, height), Image.NEAREST), dtype=np.uint8))
     folder = Path(image_dir)

@@ -13,6 +13,10 @@ to 0 -- the paper prints ``.0`` for such cases (its Black / White rows of the
 no-backbone readout) -- and count those images, so a table can show how many of its SPC
 values come from constant predictions rather than from measured correlation.
 
+A prediction with a NaN or infinite pixel is an error (:class:`ValueError`), never a score:
+ranking NaNs would silently give an SPC (or a constant prediction's 0) that measures
+nothing. It means the readout diverged or the features overflowed.
+
 Task metrics
 ------------
 Saliency maps are scored with pysodmetrics (F-measure with beta^2 = 0.3, MAE);
@@ -34,6 +38,31 @@ CONSTANT_TOLERANCE = 1e-6
 def _as_2d(values) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     return values.reshape(values.shape[0], -1) if values.ndim > 1 else values[None]
+
+
+def check_finite(predictions, what: str = "predictions") -> np.ndarray:
+    """``predictions`` as (N, P) float64, or a :class:`ValueError` if any value is NaN or infinite.
+
+    Raises
+    ------
+    ValueError
+        Naming how many images (and which, by position) hold non-finite values.
+
+    Examples
+    --------
+    >>> check_finite(np.array([[0.0, np.nan]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: predictions are non-finite (NaN or inf) in 1 of 1 image(s), e.g. image(s) [0]: the readout or the features overflowed (diverging training, float16 features out of range); SPC / MAE of such predictions would be meaningless
+    """
+    flat = _as_2d(predictions)
+    bad = ~np.isfinite(flat).all(axis=1)
+    if bad.any():
+        where = np.flatnonzero(bad)
+        raise ValueError(f"{what} are non-finite (NaN or inf) in {len(where)} of {len(flat)} image(s), e.g. image(s) "
+                         f"{where[:5].tolist()}: the readout or the features overflowed (diverging training, "
+                         f"float16 features out of range); SPC / MAE of such predictions would be meaningless")
+    return flat
 
 
 def is_constant(predictions) -> np.ndarray:
@@ -59,6 +88,11 @@ def spearman_per_image(predictions, target) -> tuple[np.ndarray, np.ndarray]:
     constant : numpy.ndarray of bool, shape (N,)
         True where the prediction is constant.
 
+    Raises
+    ------
+    ValueError
+        If a prediction holds NaN or inf (see :func:`check_finite`).
+
     Examples
     --------
     >>> target = np.arange(6.0)
@@ -66,7 +100,7 @@ def spearman_per_image(predictions, target) -> tuple[np.ndarray, np.ndarray]:
     >>> spc.round(3).tolist(), constant.tolist()
     ([1.0, -1.0, 0.0], [False, False, True])
     """
-    pred = _as_2d(predictions)
+    pred = check_finite(predictions)
     targ = np.asarray(target, dtype=np.float64).reshape(-1, pred.shape[1])
     pred_ranks = rankdata(pred, axis=1)
     targ_ranks = rankdata(targ, axis=1)
@@ -83,12 +117,17 @@ def spearman_per_image(predictions, target) -> tuple[np.ndarray, np.ndarray]:
 def mae_per_image(predictions, target) -> np.ndarray:
     """Mean absolute error of each prediction against the target, shape (N,).
 
+    Raises
+    ------
+    ValueError
+        If a prediction holds NaN or inf (see :func:`check_finite`).
+
     Examples
     --------
     >>> mae_per_image(np.array([[0.0, 1.0], [0.5, 0.5]]), np.array([0.0, 0.0])).tolist()
     [0.5, 0.5]
     """
-    pred = _as_2d(predictions)
+    pred = check_finite(predictions)
     targ = np.asarray(target, dtype=np.float64).reshape(-1, pred.shape[1])
     return np.abs(pred - targ).mean(axis=1)
 

@@ -30,21 +30,50 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .config import cache_dir
+from .config import ConfigError, cache_dir
 
 _BLOCK = 16 * 2**20
 #: (path, size, mtime_ns) of files whose checksum was verified in this process.
 _VERIFIED: set[tuple[str, int, int]] = set()
 
 
+def make_folder(folder: Path, what: str = "folder") -> Path:
+    """``mkdir -p folder``, with an error that names a file standing in the way.
+
+    Raises
+    ------
+    ConfigError
+        If ``folder`` or one of its parents exists as a file (naming it and saying to delete
+        it), or the folder cannot be created (permissions).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
+        raise ConfigError(f"{what} {folder} cannot be created: {blocker} is a file, not a folder. Delete it "
+                          f"(rm {blocker}) or choose another location.") from None
+    except PermissionError:
+        raise ConfigError(f"{what} {folder} cannot be created: permission denied. Choose a writable "
+                          f"location.") from None
+    return folder
+
+
 def atomic_write_bytes(path: Path, payload: bytes) -> Path:
     """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename.
 
     The file gets the permissions of a newly created file under the process umask.
+
+    Raises
+    ------
+    ConfigError
+        If the folder cannot be created (see :func:`make_folder`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    make_folder(path.parent)
+    # named .<name>.<random>.tmp-<pid>, so a run killed mid-write leaves a temporary that
+    # clear_dead_temporaries recognises as its own
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp-{os.getpid()}")
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
@@ -83,6 +112,23 @@ def content_key(**parts) -> str:
     """SHA-256 over ``parts`` (JSON, sorted keys) plus the torch version: the name of a cache entry."""
     payload = dict(parts, torch=torch.__version__.split("+")[0])
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def clear_dead_temporaries(folder: Path, recursive: bool = False) -> list[Path]:
+    """Delete ``.<name>...tmp-<pid>`` temporaries in ``folder`` whose writing process is gone.
+
+    Returns the files deleted; temporaries of live processes are kept.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for tmp in (folder.rglob(".*.tmp-*") if recursive else folder.glob(".*.tmp-*")):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if tmp.is_file() and pid.isdigit() and not _pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def _pid_alive(pid: int) -> bool:
@@ -155,13 +201,16 @@ class CacheEntry:
             _VERIFIED.add(token)
 
     def begin(self) -> None:
-        """Start (re)writing the entry: create the folder, invalidate old metadata, clear dead temporaries."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Start (re)writing the entry: create the folder, invalidate old metadata, clear dead temporaries.
+
+        Raises
+        ------
+        ConfigError
+            If the entry's folder (or a parent) is a file: names it and what to delete.
+        """
+        make_folder(self.folder, f"cache entry {self.label}:")
         (self.folder / "meta.json").unlink(missing_ok=True)
-        for tmp in self.folder.glob(".*.tmp-*"):
-            pid = tmp.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _pid_alive(int(pid)):
-                tmp.unlink(missing_ok=True)
+        clear_dead_temporaries(self.folder)
 
     def temporary(self, name: str) -> Path:
         """A private temporary path for payload ``name``, to be moved in with :meth:`commit`."""

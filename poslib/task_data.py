@@ -89,7 +89,14 @@ def saliency_data(settings: TaskSettings, data_root: str = "", seed: int = 0) ->
 
 
 def segmentation_data(settings: TaskSettings, data_root: str = "", seed: int = 0) -> TaskData:
-    """CamVid train / test (SegNet split, 11 classes, void ignored), or labelled scenes without a data folder."""
+    """CamVid train / test (SegNet split, 11 classes, void ignored), or labelled scenes without a data folder.
+
+    Raises
+    ------
+    DatasetError
+        If a split is missing, or a label map holds an id other than 0..10 and the void id 11
+        (naming the file and the ids found; checked on loading, before any training).
+    """
     root = resolve_data_root(data_root)
     size_hw = settings.segmentation_size
     if root is None:
@@ -103,5 +110,6 @@ def segmentation_data(settings: TaskSettings, data_root: str = "", seed: int = 0
             raise DatasetError(f"CamVid split {split!r} not found: expected {folder / 'images'} and "
                                f"{folder / 'labels'} (README.md, 'Datasets').")
         sets.append(load_paired_folder(folder / "images", folder / "labels", size_hw, binary=False, limit=limit,
-                                       name=f"CamVid-{split}", seed=seed))
+                                       name=f"CamVid-{split}", seed=seed, n_classes=len(CAMVID_CLASSES),
+                                       void_id=CAMVID_IGNORE_INDEX))
     return TaskData("segmentation", sets[0], [sets[1]], CAMVID_CLASSES, CAMVID_IGNORE_INDEX, False)

@@ -98,6 +98,30 @@ def task_loss(config: TrainConfig, logits: torch.Tensor, targets: torch.Tensor) 
     return F.cross_entropy(logits, targets.long(), ignore_index=config.ignore_index)
 
 
+def check_targets(config: TrainConfig, data: PairedSet) -> None:
+    """Refuse training targets the loss would misread.
+
+    Saliency targets must be 0/1; segmentation targets class ids ``0..n_outputs-1`` or
+    :attr:`TrainConfig.ignore_index`. (Cross-entropy would fail with an opaque device-side
+    error on an out-of-range id; binary cross-entropy would silently train on it.)
+
+    Raises
+    ------
+    DatasetError
+        Naming the data set, the offending values and the valid ones.
+    """
+    values = np.flatnonzero(np.bincount(np.asarray(data.targets, dtype=np.int64).ravel()))
+    if config.task == "saliency":
+        valid, what = {0, 1}, "0/1 (background / salient)"
+    else:
+        valid = set(range(config.n_outputs)) | {config.ignore_index}
+        what = f"class ids 0..{config.n_outputs - 1} or the void id {config.ignore_index}"
+    bad = [int(v) for v in values if int(v) not in valid]
+    if bad:
+        raise DatasetError(f"training targets of {data.name!r} ({data.source}) hold value(s) {bad[:12]}; "
+                           f"{config.task} targets must be {what}. Check the masks / label maps of that set.")
+
+
 def train_model(config: TrainConfig, data: PairedSet, progress: bool = True,
                 description: str = "") -> tuple[EncoderDecoder, pd.DataFrame]:
     """Train a model from scratch on ``data``.
@@ -108,9 +132,15 @@ def train_model(config: TrainConfig, data: PairedSet, progress: bool = True,
         In eval mode.
     history : pandas.DataFrame
         One row per step: epoch, step, loss, lr.
+
+    Raises
+    ------
+    DatasetError
+        If there are no pairs or a target is out of range (:func:`check_targets`).
     """
     if len(data) == 0:
         raise DatasetError(f"no training pairs in {data.name!r}")
+    check_targets(config, data)
     model = config.build_model()
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)

@@ -121,3 +121,94 @@ def test_paired_loader_rejects_unpaired_files_and_binarises_masks(tmp_path):
     (tmp_path / "masks" / "a.png").rename(tmp_path / "masks" / "b.png")
     with pytest.raises(data.DatasetError, match="do not pair up"):
         data.load_paired_folder(tmp_path / "images", tmp_path / "masks", (16, 16), binary=True)
+
+
+# ----------------------------------------------------------------------------- bad inputs (issue 8)
+
+
+def _png_header_only(path, width, height):
+    """A PNG whose header claims ``width x height`` (no pixel data): enough for Pillow's size check."""
+    import struct
+    import zlib
+
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("size", [(15000, 12000), (10000, 9000)])  # bomb error, and bomb warning
+def test_decompression_bomb_is_refused_naming_the_file(tmp_path, size):
+    bomb = _png_header_only(tmp_path / "huge.png", *size)
+    with pytest.raises(DatasetError, match=r"huge\.png is too large.*Downscale"):
+        data.load_rgb(bomb)
+    with pytest.raises(DatasetError, match=r"huge\.png is too large"):
+        data.load_label_map(bomb)
+
+
+def _mask_set(tmp_path, mask):
+    (tmp_path / "images").mkdir(exist_ok=True)
+    (tmp_path / "masks").mkdir(exist_ok=True)
+    Image.fromarray(np.zeros(mask.shape + (3,), np.uint8)).save(tmp_path / "images" / "m.jpg")
+    Image.fromarray(mask).save(tmp_path / "masks" / "m.png")
+    return data.load_paired_folder(tmp_path / "images", tmp_path / "masks", mask.shape, binary=True)
+
+
+@pytest.mark.parametrize("low, high", [(0, 1), (0, 255), (3, 7)])
+def test_two_valued_masks_are_binary_with_the_larger_value_salient(tmp_path, low, high):
+    mask = np.full((8, 8), low, np.uint8)
+    mask[:, :3] = high  # 24 of 64 pixels salient; a 0/1 mask used to become all background
+    assert _mask_set(tmp_path, mask).targets.sum() == 24
+
+
+def test_soft_masks_keep_the_127_threshold(tmp_path):
+    mask = np.zeros((10, 10), np.uint8)
+    mask[:, 6:] = 255
+    mask[:, 4], mask[:, 5] = 100, 200  # antialiased edge
+    assert _mask_set(tmp_path, mask).targets[0].sum(axis=0).tolist() == [0] * 5 + [10] * 5
+
+
+@pytest.mark.parametrize("kind", ["label ids", "photo"])
+def test_masks_that_are_neither_binary_nor_soft_are_refused(tmp_path, kind, rng):
+    if kind == "label ids":
+        mask = (np.arange(64).reshape(8, 8) % 5).astype(np.uint8)  # 0..4: would be all background at > 127
+    else:
+        mask = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+    with pytest.raises(DatasetError, match=r"mask .*m\.png is neither binary nor a soft.*values \{0, 1, 2"
+                       if kind == "label ids" else r"m\.png is neither binary"):
+        _mask_set(tmp_path, mask)
+
+
+def test_real_masks_are_read_as_binary(data_root):
+    if data_root is None or not (data_root / "SOD").is_dir():
+        pytest.skip("no SOD dataset on this machine")
+    loaded = data.load_paired_folder(data_root / "SOD" / "images", data_root / "SOD" / "masks", (32, 32),
+                                     binary=True, limit=20)
+    assert set(np.unique(loaded.targets)) == {0, 1} and 0.05 < loaded.targets.mean() < 0.8
+
+
+def _camvid(root, label):
+    for split in ("train", "test"):
+        for sub in ("images", "labels"):
+            (root / "CamVid" / split / sub).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((12, 16, 3), np.uint8)).save(root / "CamVid" / split / "images" / "f0.png")
+        Image.fromarray(label).save(root / "CamVid" / split / "labels" / "f0.png")
+
+
+def test_camvid_label_ids_out_of_range_are_refused_before_training(tmp_path):
+    from poslib import task_data
+    from poslib.config import TaskSettings
+
+    settings = TaskSettings(segmentation_size=(12, 16))
+    label = np.zeros((12, 16), np.uint8)
+    label[:, :4] = 11  # void: fine
+    label[0, 0] = 10
+    _camvid(tmp_path, label)
+    loaded = task_data.segmentation_data(settings, str(tmp_path))
+    assert set(np.unique(loaded.train.targets)) == {0, 10, 11}
+    label[5, 5] = 200
+    _camvid(tmp_path, label)
+    with pytest.raises(DatasetError, match=r"label map .*f0\.png holds class id\(s\) \{200\}.*outside 0\.\.10 "
+                                           r"\(void id 11\); found \{0, 10, 11, 200\}"):
+        task_data.segmentation_data(settings, str(tmp_path))

@@ -57,3 +57,16 @@ def test_confusion_matrix_and_iou_hand_case():
     table = metrics.segmentation_scores(predicted, target, ("a", "b", "c"), ignore_index=9)
     assert table.loc[table["metric"] == "miou", "value"].item() == pytest.approx(5 / 9)
     assert np.isnan(metrics.class_iou(np.array([[1, 0], [0, 0]]))[1])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_predictions_are_an_error_not_spc_zero(bad):
+    predictions = np.tile(np.arange(25.0), (3, 1))
+    predictions[1, 7] = bad
+    with pytest.raises(ValueError, match=r"non-finite.*1 of 3.*\[1\].*readout or the features overflowed"):
+        metrics.spearman_per_image(predictions, np.arange(25.0))
+    with pytest.raises(ValueError, match="non-finite"):
+        metrics.mae_per_image(predictions, np.arange(25.0))
+    all_nan = np.full((1, 25), np.nan)  # used to come out as a "constant" prediction with SPC 0
+    with pytest.raises(ValueError, match="non-finite"):
+        metrics.spearman_per_image(all_nan, np.arange(25.0))

@@ -83,3 +83,49 @@ def test_atomic_writes_follow_the_umask(tmp_path):
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_cache_entry_path_that_is_a_file_names_what_to_delete(tmp_path):
+    entry = _entry(tmp_path)
+    entry.folder.parent.mkdir(parents=True)
+    entry.folder.write_bytes(b"not a folder")
+    assert entry.read() is None
+    with pytest.raises(store.ConfigError, match=rf"{entry.folder} is a file, not a folder\. Delete it \(rm "):
+        entry.begin()
+    entry.folder.unlink()
+    entry.folder.parent.rmdir()
+    entry.folder.parent.write_bytes(b"a file where the kind folder should be")
+    with pytest.raises(store.ConfigError, match=rf"{entry.folder.parent} is a file"):
+        entry.begin()
+
+
+def test_checksums_hold_for_a_real_feature_entry(tmp_path):
+    """Issue 8.1 holds: a payload changed after it was verified once is caught when its stat changes."""
+    meta = _write(_entry(tmp_path))
+    path = _entry(tmp_path).path("data.bin")
+    assert _entry(tmp_path).read() is not None
+    payload = bytearray(path.read_bytes())
+    payload[0] ^= 0x01
+    path.write_bytes(bytes(payload))
+    os.utime(path, ns=(0, 12345))  # a different mtime: the once-per-process verification must run again
+    assert _entry(tmp_path).read() is None and meta["files"]["data.bin"]["crc32"] != store.file_checksum(path)
+
+
+def test_temporaries_of_atomic_writes_carry_the_pid_and_are_cleared_when_dead(tmp_path):
+    dead = tmp_path / ".a.json.x1y2.tmp-999999999"
+    live = tmp_path / f".a.json.x1y2.tmp-{os.getpid()}"
+    dead.write_bytes(b"half")
+    live.write_bytes(b"half")
+    assert store.clear_dead_temporaries(tmp_path) == [dead] and live.exists()
+    seen = []
+    original = store.os.replace
+
+    def spy(source, target):
+        seen.append(os.path.basename(source))
+        return original(source, target)
+    store.os.replace = spy
+    try:
+        store.atomic_write_bytes(tmp_path / "b.json", b"{}")
+    finally:
+        store.os.replace = original
+    assert seen[0].startswith(".b.json.") and seen[0].endswith(f".tmp-{os.getpid()}")

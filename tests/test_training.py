@@ -56,3 +56,18 @@ def test_trained_encoder_loads_as_a_tapped_backbone(tmp_path, tiny_scenes):
     with torch.no_grad():
         for tap, expected in zip(backbone(image), trained.model.encoder(image)):
             torch.testing.assert_close(tap, expected)
+
+
+def test_out_of_range_targets_are_refused_before_training():
+    from poslib.data import DatasetError
+
+    pairs = scenes.segmentation_scenes("train", 2, (32, 32), seed=0)
+    pairs.targets[0, 0, 0] = 200
+    config = training.TrainConfig("segmentation", "zeros", 4, epochs=1, batch_size=2,
+                                  ignore_index=scenes.SCENE_IGNORE_INDEX)
+    with pytest.raises(DatasetError, match=r"hold value\(s\) \[200\].*class ids 0\.\.3"):
+        training.train_model(config, pairs, progress=False)
+    masks = scenes.saliency_scenes("train", 2, 32, seed=0)
+    masks.targets[0, 0, 0] = 255  # a 0/255 mask that skipped binarisation
+    with pytest.raises(DatasetError, match=r"\[255\].*0/1"):
+        training.train_model(training.TrainConfig("saliency", "zeros", 1, epochs=1), masks, progress=False)
