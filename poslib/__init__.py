@@ -9,14 +9,24 @@ A small library behind the numbered notebooks of this repository; one module per
     atomic writes and content-keyed, checksummed cache entries (features and trained weights).
 ``patterns``
     the five position targets (H, V, G, HS, VS) and the synthetic inputs.
+``image_files``
+    reading images, masks and label maps, with their checks.
 ``data``
-    image folders and paired (image, mask / label) folders, the data root, the embedded default.
+    image sets and paired (image, mask / label) sets, the data root.
+``embedded``
+    the embedded default: photos that installed packages ship, cut into crops.
+``near_duplicates``
+    perceptual hashes, so no test image is a training image.
 ``task_data``
     the saliency (ECSSD, SOD) and segmentation (CamVid) data of notebook 05.
 ``scenes``
     generated saliency / segmentation scenes (notebook 05 without datasets).
 ``backbones``
-    frozen CNNs with multi-level taps f1..f5, their weights, and the backbone registry.
+    the backbone registry, weights files, random inits, backbone classes and labels.
+``networks``
+    the frozen CNNs with multi-level taps f1..f5 (VGG16, ResNet-152, EfficientNet-Lite0, pixels).
+``vgg_ports``
+    the original Caffe ImageNet VGG16 and HED, ported from installed packages.
 ``padding``
     the padding rules and the one function that changes a model's padding.
 ``segnet``
@@ -45,6 +55,10 @@ A small library behind the numbered notebooks of this repository; one module per
     the one setup call of every notebook and its closing verdict cell.
 ``runner``
     the papermill driver and the generated results index.
+``run_inputs``
+    ``-p`` parameters checked against the notebooks' declared ones; the inputs hash of incremental runs.
+``publish``
+    atomic publishing of a notebook's results, the run lock, clean-up after killed runs.
 ``bench``
     the benchmark of the cached design.
 """

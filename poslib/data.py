@@ -6,77 +6,26 @@ Layout expected under the data root (see README.md, "Datasets")::
     SOD/images/*.jpg     SOD/masks/*.png
     CamVid/{train,val,test}/images/*.jpg   CamVid/{train,val,test}/labels/*.png
 
-Images are read with Pillow and converted to 8-bit RGB: grayscale and palette images
-are expanded, an alpha channel is dropped, 16-bit images are scaled to 8 bits. Natural
-images are resized (squashed, bilinear) to the square network input, as in the paper's
-public code.
+Files are read and checked by :mod:`poslib.image_files`. Natural images are resized
+(squashed, bilinear) to the square network input, as in the paper's public code.
 
-Masks and label maps are checked when they are read, never silently reinterpreted
-(:func:`binarise_mask`, :func:`check_label_ids`): a mask with exactly two values is
-binary (the larger value is salient: 0/1, 0/255, 3/7 alike); an 8-bit mask with
-intermediate values is a soft (antialiased) mask, thresholded at 127, only if it spans
-the 8-bit range (darkest value <= 15, brightest >= 240) and at most a quarter of its
-pixels are mid-grey (32..223); anything else (a label map or a photo in the masks folder)
-is refused, naming the file and the values found. Label ids outside ``0..n_classes-1``
-other than the void id are refused the same way. Images larger than Pillow's
-decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 Mpx) are refused,
-naming the file and its size.
-
-With no data root, the *embedded default* is used: natural photos that installed
-packages ship (scikit-image, scikit-learn, matplotlib), cut into deterministic random
-crops. Training crops and test crops come from disjoint photos.
+With no data root, the *embedded default* is used (:mod:`poslib.embedded`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .config import DATA_ENV, REPO_ROOT, ConfigError, repo_relative
+from .image_files import (IMAGE_SUFFIXES, DatasetError, binarise_mask, check_label_ids, list_images,  # noqa: F401
+                          load_label_map, load_rgb, resize_rgb)
 from .patterns import SYNTHETIC_NAMES, synthetic_image
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-
-class DatasetError(ValueError):
-    """A dataset folder or file cannot be used; the message names it and says what to do."""
-
-
-class WeightsPathError(ConfigError):
-    """A weights file the user named does not exist (an error, never a skipped row).
-
-    Distinct from :class:`poslib.backbones.WeightsNotFoundError` (offline ImageNet weights
-    missing), which probing turns into a visible skip.
-    """
-
-
-#: Soft (antialiased) 8-bit masks: darkest value at most this, brightest at least 255 - this.
-SOFT_MASK_EXTREME = 15
-#: Soft masks: at most this fraction of pixels may be mid-grey (32..223).
-SOFT_MASK_MAX_MIDTONES = 0.25
-
-
-@contextmanager
-def _open_image(path: Path):
-    """``Image.open`` that turns Pillow's decompression-bomb error *and* warning into a DatasetError."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                yield image
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise DatasetError(
-            f"image {path} is too large to read safely ({error}). Downscale it (or remove it from the folder); "
-            f"Pillow's limit is PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS} pixels."
-        ) from None
 
 
 @dataclass
@@ -121,170 +70,6 @@ class ImageSet:
         """Provenance record: name, kind, source, count and fingerprint."""
         return {"name": self.name, "kind": self.kind, "source": self.source,
                 "n_images": len(self), "fingerprint": self.fingerprint[:16]}
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3).
-
-    Grayscale, palette and RGBA images are converted; 16-bit images are scaled to 8 bits.
-
-    Raises
-    ------
-    DatasetError
-        If the file is missing, cannot be decoded, or is larger than Pillow's
-        decompression-bomb limit, naming the file.
-    """
-    path = Path(path)
-    try:
-        with _open_image(path) as image:
-            image.load()
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                array = np.asarray(image, dtype=np.float64)
-                top = 65535.0 if array.max() > 255 or image.mode.startswith("I;16") else 255.0
-                gray = np.clip(np.round(array / top * 255.0), 0, 255).astype(np.uint8)
-                return np.repeat(gray[..., None], 3, axis=2)
-            if image.mode == "F":
-                array = np.asarray(image, dtype=np.float64)
-                gray = np.clip(np.round(array * (255.0 if array.max() <= 1.0 else 1.0)), 0, 255).astype(np.uint8)
-                return np.repeat(gray[..., None], 3, axis=2)
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise DatasetError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DatasetError(
-            f"cannot read image {path}: {error}. Replace or remove the file (it may be truncated or not an image)."
-        ) from None
-
-
-def load_label_map(path: str | Path) -> np.ndarray:
-    """Read a single-channel mask or label map as uint8 (H, W), without any resampling.
-
-    Raises
-    ------
-    DatasetError
-        If the file is missing, unreadable, too large (decompression bomb), or has colour
-        channels that differ.
-    """
-    path = Path(path)
-    try:
-        with _open_image(path) as image:
-            image.load()
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                array = np.asarray(image, dtype=np.int64)
-                if array.max() > 255:
-                    array = array * 255 // 65535
-                return array.astype(np.uint8)
-            if image.mode in ("1", "L", "P"):
-                return np.asarray(image if image.mode != "1" else image.convert("L"), dtype=np.uint8)
-            rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise DatasetError(f"mask / label file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DatasetError(f"cannot read mask / label file {path}: {error}") from None
-    if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
-        raise DatasetError(f"mask / label file {path} is a colour image; expected one channel of class ids or 0/255")
-    return rgb[..., 0]
-
-
-def _values_text(values: np.ndarray, limit: int = 12) -> str:
-    shown = ", ".join(str(int(v)) for v in values[:limit])
-    return f"{{{shown}{', ...' if len(values) > limit else ''}}} ({len(values)} distinct value(s))"
-
-
-def binarise_mask(mask: np.ndarray, path: str | Path = "mask") -> np.ndarray:
-    """A saliency mask as 0/1 uint8, by the rules of the module docstring.
-
-    * one value: all background if it is 0, else all salient;
-    * exactly two values (0/1, 0/255, any two): the larger value is salient;
-    * more values: a soft 8-bit mask (darkest <= :data:`SOFT_MASK_EXTREME`, brightest >=
-      255 - :data:`SOFT_MASK_EXTREME`, at most :data:`SOFT_MASK_MAX_MIDTONES` of the pixels
-      in 32..223) is thresholded at ``> 127``; anything else is refused.
-
-    Parameters
-    ----------
-    mask : numpy.ndarray
-        (H, W) integer mask as read by :func:`load_label_map`.
-    path : str or Path
-        The file, for messages.
-
-    Raises
-    ------
-    DatasetError
-        Naming the file and the values found, for a mask that is neither binary nor soft.
-
-    Examples
-    --------
-    >>> binarise_mask(np.array([[0, 1], [1, 0]])).tolist()
-    [[0, 1], [1, 0]]
-    >>> binarise_mask(np.array([[3, 7]])).tolist()
-    [[0, 1]]
-    """
-    mask = np.asarray(mask)
-    values = np.unique(mask)
-    if len(values) == 1:
-        return np.full(mask.shape, int(values[0] != 0), np.uint8)
-    if len(values) == 2:
-        return (mask == values[1]).astype(np.uint8)
-    midtones = float(((mask >= 32) & (mask <= 223)).mean())
-    if values[0] <= SOFT_MASK_EXTREME and values[-1] >= 255 - SOFT_MASK_EXTREME and midtones <= SOFT_MASK_MAX_MIDTONES:
-        return (mask > 127).astype(np.uint8)
-    raise DatasetError(
-        f"mask {path} is neither binary nor a soft 8-bit mask: values {_values_text(values)}, "
-        f"{midtones:.0%} of pixels mid-grey. A saliency mask must hold two values (e.g. 0/1 or 0/255; the larger "
-        f"is salient) or be an antialiased 0..255 mask; is this a label map or a photo in the masks folder?")
-
-
-def check_label_ids(labels: np.ndarray, n_classes: int, void_id: int | None, path: str | Path = "labels") -> None:
-    """Refuse a label map with ids outside ``0..n_classes-1`` other than ``void_id``.
-
-    Raises
-    ------
-    DatasetError
-        Naming the file, the offending ids and the valid ones.
-
-    Examples
-    --------
-    >>> check_label_ids(np.array([[0, 10, 11]]), 11, 11)
-    >>> check_label_ids(np.array([[0, 200]]), 11, 11, "a.png")
-    Traceback (most recent call last):
-    ...
-    poslib.data.DatasetError: label map a.png holds class id(s) {200} (1 distinct value(s)) outside 0..10 (void id 11); found {0, 200} (2 distinct value(s)). Fix or remove the file, or check that the dataset's class ids match this task's classes.
-    """
-    values = np.flatnonzero(np.bincount(np.asarray(labels, dtype=np.int64).ravel()))
-    bad = values[(values >= n_classes) & (values != (-1 if void_id is None else void_id))]
-    if len(bad):
-        void = f" (void id {void_id})" if void_id is not None else ""
-        raise DatasetError(
-            f"label map {path} holds class id(s) {_values_text(bad)} outside 0..{n_classes - 1}{void}; found "
-            f"{_values_text(values)}. Fix or remove the file, or check that the dataset's class ids match this "
-            f"task's classes.")
-
-
-def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
-    """Squash-resize a uint8 RGB image to (size, size, 3) with bilinear interpolation."""
-    if image.shape[:2] == (size, size):
-        return image
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR), dtype=np.uint8)
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Sorted image files directly inside ``folder``.
-
-    Raises
-    ------
-    DatasetError
-        If the folder is missing or holds no image file.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"image folder not found: {folder}. Check the data root ({DATA_ENV}) or the folder setting.")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise DatasetError(f"image folder {folder} is empty: it holds no {'/'.join(IMAGE_SUFFIXES)} file.")
-    return files
 
 
 def subset_indices(n_items: int, limit: int, seed: int = 0) -> np.ndarray:
@@ -398,6 +183,8 @@ def natural_image_set(spec: str, role: str, size: int, limit: int, data_root: Pa
         else:
             spec = "ECSSD" if role == "train" else "SOD"
     if spec == "embedded":
+        from .embedded import embedded_image_set  # the embedded default builds on ImageSet
+
         return embedded_image_set(role, size, limit or 64, seed=seed)
     path = Path(spec).expanduser()
     if not path.is_absolute() and data_root is not None and (data_root / spec).is_dir():
@@ -416,81 +203,6 @@ def synthetic_image_sets(size: int, seed: int = 0) -> list[ImageSet]:
     return [ImageSet(name=name, images=synthetic_image(name, size, seed)[None], ids=[name],
                      source=f"poslib.patterns.synthetic_image(seed={seed})", kind="synthetic")
             for name in SYNTHETIC_NAMES]
-
-
-# ----------------------------------------------------------------------------- embedded default
-
-#: Photos shipped inside installed packages: (package, path inside it).
-EMBEDDED_TRAIN_PHOTOS = (
-    ("skimage", "data/astronaut.png"), ("skimage", "data/coffee.png"), ("skimage", "data/chelsea.png"),
-    ("skimage", "data/rocket.jpg"), ("skimage", "data/motorcycle_left.png"), ("skimage", "data/camera.png"),
-    ("skimage", "data/coins.png"), ("skimage", "data/moon.png"), ("skimage", "data/grass.png"),
-    ("skimage", "data/gravel.png"), ("skimage", "data/brick.png"), ("skimage", "data/hubble_deep_field.jpg"),
-)
-EMBEDDED_TEST_PHOTOS = (
-    ("sklearn", "datasets/images/china.jpg"), ("sklearn", "datasets/images/flower.jpg"),
-    ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"), ("skimage", "data/ihc.png"),
-)
-
-
-def photo_list(role: str) -> tuple[tuple[str, str], ...]:
-    """The (package, path) entries of the embedded photos for ``role`` ("train" or "test")."""
-    return EMBEDDED_TRAIN_PHOTOS if role == "train" else EMBEDDED_TEST_PHOTOS
-
-
-def embedded_photo_paths(role: str) -> list[Path]:
-    """Paths of the embedded default's photos for ``role`` ("train" or "test").
-
-    Raises
-    ------
-    DatasetError
-        If a package that ships a photo is not installed.
-    """
-    paths = []
-    for package, relative in photo_list(role):
-        try:
-            path = Path(str(resources.files(package).joinpath(relative)))
-        except ModuleNotFoundError:
-            raise DatasetError(f"the embedded default needs the package {package!r}: pip install -r requirements.txt") from None
-        if not path.is_file():
-            raise DatasetError(f"embedded photo {relative} is missing from the installed {package!r} package")
-        paths.append(path)
-    return paths
-
-
-def random_crops(photo: np.ndarray, n_crops: int, size: int, rng: np.random.Generator,
-                 min_fraction: float = 0.45) -> tuple[list[np.ndarray], list[str]]:
-    """Cut ``n_crops`` random square-ish crops (random side and place, random flip) from a photo."""
-    height, width = photo.shape[:2]
-    crops, ids = [], []
-    for _ in range(n_crops):
-        side_h = int(rng.uniform(min_fraction, 1.0) * height)
-        side_w = int(np.clip(side_h * rng.uniform(0.75, 1.33), 16, width))
-        top = int(rng.integers(0, height - side_h + 1))
-        left = int(rng.integers(0, width - side_w + 1))
-        crop = photo[top:top + side_h, left:left + side_w]
-        flip = bool(rng.integers(0, 2))
-        if flip:
-            crop = crop[:, ::-1]
-        crops.append(resize_rgb(np.ascontiguousarray(crop), size))
-        ids.append(f"y{top}x{left}h{side_h}w{side_w}{'f' if flip else ''}")
-    return crops, ids
-
-
-def embedded_image_set(role: str, size: int, n_images: int, seed: int = 0) -> ImageSet:
-    """Deterministic crops of the embedded photos for ``role``; train and test photos are disjoint."""
-    paths = embedded_photo_paths(role)
-    rng = np.random.default_rng([seed, 0 if role == "train" else 1])
-    per_photo = np.full(len(paths), n_images // len(paths))
-    per_photo[: n_images % len(paths)] += 1
-    images, ids = [], []
-    for path, count in zip(paths, per_photo):
-        crops, crop_ids = random_crops(load_rgb(path), int(count), size, rng)
-        images += crops
-        ids += [f"{path.stem}:{c}" for c in crop_ids]
-    return ImageSet(name=f"embedded-{role}", images=np.stack(images), ids=ids,
-                    source="photos shipped by " + ", ".join(sorted({package for package, _ in photo_list(role)})),
-                    kind="embedded")
 
 
 # ----------------------------------------------------------------------------- paired data

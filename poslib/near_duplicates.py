@@ -43,6 +43,8 @@ from typing import Iterable, Sequence, Union
 import numpy as np
 from PIL import Image
 
+from .image_files import list_images
+
 #: Side of the grayscale thumbnail the DCT is taken of.
 THUMBNAIL_SIDE = 32
 #: Side of the block of lowest DCT frequencies kept (the DC term is dropped).
@@ -53,8 +55,6 @@ HASH_BITS = LOW_FREQUENCY_SIDE * LOW_FREQUENCY_SIDE - 1
 #: (see the module docstring and ``tests/test_near_duplicates.py``): the SOD photos that are
 #: also in ECSSD lie at distance 0-6 from their copy; the closest unrelated pair at 14.
 DEFAULT_THRESHOLD = 10
-#: File suffixes read when a folder is given.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 ImageLike = Union[str, Path, np.ndarray, Image.Image]
 
@@ -165,14 +165,6 @@ def hamming_distances(hashes_a: np.ndarray, hashes_b: np.ndarray) -> np.ndarray:
     b = np.asarray(hashes_b, dtype=np.float32)
     # bits that differ: a=1,b=0 plus a=0,b=1 (exact in float32 for counts this small)
     return np.rint(a @ (1.0 - b).T + (1.0 - a) @ b.T).astype(np.int32)
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files in a folder (not recursive), sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _as_image_list(images: Sequence[ImageLike] | np.ndarray | str | Path) -> list[ImageLike]:

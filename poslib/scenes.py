@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import PairedSet, embedded_image_set
+from .data import PairedSet
+from .embedded import embedded_image_set
 
 #: Standard deviation of the object-centre position, as a fraction of the image side.
 CENTRE_SIGMA = 0.15

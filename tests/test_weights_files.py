@@ -5,7 +5,7 @@ import torch
 
 from poslib import backbones, probing
 from poslib.config import ConfigError
-from poslib.data import WeightsPathError
+from poslib.backbones import WeightsPathError
 
 
 def test_a_missing_weights_path_is_an_error_not_a_skip(tmp_path):

