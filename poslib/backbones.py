@@ -8,6 +8,8 @@ pixels) and :mod:`poslib.segnet` (``vggsmall``), imported on first lookup
 (:data:`BACKBONE_MODULES`), so no import order matters. Weights files are read here
 (:func:`load_state_dict_file`, :func:`load_weights`); :func:`backbone_class` and
 :func:`backbone_label` say what a row is.
+(About 430 lines: what a backbone is, how any backbone is built, and how its weights are
+checked belong together; the networks themselves are elsewhere.)
 
 Add a backbone by writing a builder ``(weights, seed, input_size, padding) -> TappedBackbone``
 and decorating it with :func:`register_backbone`.

@@ -1,5 +1,8 @@
 """Profiles, seeding, devices and default folders: every global setting in one place.
 
+(About 410 lines, most of them the per-notebook settings sections and their documentation:
+the single source of run sizes is meant to be read in one place.)
+
 A *profile* fixes the size of a run. ``smoke`` is what the tests and CI run (seconds to
 a couple of minutes per notebook), ``default`` is what is rendered into ``results/`` on a
 2-core laptop, and ``paper`` is the paper's scale (meant for a GPU).

@@ -8,6 +8,9 @@ a configuration that cannot run here into a :class:`SkippedRow` with its true ca
 with a row per (configuration, seed, test set, pattern, image); :func:`summarise` turns it
 into means over images, then mean and spread over seeds (:func:`aggregate_over_seeds`,
 the one aggregation over seeds of the package).
+(About 440 lines: the protocol's steps -- image sets without near-duplicates, features,
+readouts, skip records, summaries -- are kept in one module because every notebook uses
+them in that order.)
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """The PosENet readout and its training on cached features.
 
+(Longer than the package's other modules, on purpose: the readout, its grouped fast
+training path, the float32 reference path and the exact loss on the small maps must stay
+side by side, because the tests and the benchmark compare them to each other.)
+
 PosENet (paper, Sec. 3): k x k convolutions on the 28 x 28 concatenated features; the last
 one has one output channel, followed by BatchNorm and a sigmoid; intermediate layers keep
 the channel count and use BN + ReLU; Xavier initialisation. The 26 x 26 output (one 3x3

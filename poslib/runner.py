@@ -33,7 +33,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import PROGRESS_ENV, REPO_ROOT, ConfigError, get_profile, repo_relative
+from .config import PROGRESS_ENV, REPO_ROOT, ConfigError, get_profile, portable_text, repo_relative
 from .data import resolve_data_root
 from .publish import clean_stale_staging, ensure_writable, publish, recover_publishes, run_lock  # noqa: F401
 from .run_inputs import (data_fingerprint, input_fingerprint, notebook_parameters,  # noqa: F401
@@ -96,6 +96,20 @@ def notebook_title(path: Path) -> str:
 
 
 # ----------------------------------------------------------------------------- parameters (-p)
+
+
+def scrub_local_paths(executed: Path, staging: Path) -> None:
+    """Write the executed notebook's local paths as the published ones, relative to the repository.
+
+    Papermill records where it read and wrote the notebook (``metadata.papermill``); those are
+    this machine's absolute paths (the staging folder). They become the notebook's path in
+    the repository and its published path; any other mention of the repository or home
+    folder becomes ``.`` or ``~`` (:func:`poslib.config.portable_text`).
+    """
+    text = executed.read_text()
+    for local in (repo_relative(staging), str(staging)):  # the injected parameter, then papermill's metadata
+        text = text.replace(local, repo_relative(staging.parent))
+    atomic_write_bytes(executed, portable_text(text).encode())
 
 
 def describe_failure(error: Exception) -> str:
@@ -176,6 +190,7 @@ def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, e
         else:
             os.environ[PROGRESS_ENV] = progress_setting
     wall = time.perf_counter() - started
+    scrub_local_paths(executed, staging)
     info_path = staging / "provenance" / f"{notebook.stem}.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {"notebook": notebook.stem, "artefacts": []}
     import torch
