@@ -246,7 +246,7 @@ class BeyondSettings:
     location_paddings: tuple[str, ...] = ("zeros", "valid", "full")
     location_channels: int = 16
     location_train: int = 100
-    location_test: int = 50
+    location_test: int = 100
     location_epochs: int = 15
     gap_rows: tuple[tuple[str, str], ...] = (("vgg16", "imagenet-caffe"), ("efficientnet-lite0", "imagenet"))
     gap_control_rows: tuple[tuple[str, str], ...] = (("vgg16", "random"), ("efficientnet-lite0", "random"))
@@ -355,7 +355,7 @@ PROFILES: dict[str, Profile] = {
                            crop_fractions=(0.15,)),
         beyond=BeyondSettings(
             seeds=(0,), location_canvas=32, location_distances=(0, 2, 8), location_depths=(2,),
-            location_channels=8, location_train=64, location_test=32, location_epochs=15,
+            location_channels=8, location_train=64, location_test=100, location_epochs=15,
             gap_rows=(("efficientnet-lite0", "imagenet"),),
             gap_control_rows=(("efficientnet-lite0", "random"),), gap_rules=("zeros", "circular", "partial"),
             gap_canvas=64, gap_patch=20, gap_train=36, gap_test=18, gap_top_k=(8,), gap_epochs=150,

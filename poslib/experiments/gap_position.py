@@ -30,6 +30,7 @@ from ..backbones import (UNSUPPORTED_PADDING_REASONS, TappedBackbone, Unsupporte
 from ..config import portable_text
 from ..features import images_to_tensor
 from ..padding import PARTIAL_RULE, apply_padding
+from .absolute_location import one_thread
 from ..probing import SKIP_PADDING_UNSUPPORTED, SKIP_WEIGHTS_MISSING, SkippedRow, aggregate_over_seeds
 
 #: Value of the canvas around the patch (black).
@@ -137,10 +138,11 @@ def train_linear_classifier(features: np.ndarray, labels: np.ndarray, n_classes:
     weight = (torch.randn(n_classes, x.shape[1], generator=generator) * 0.01).requires_grad_()
     bias = torch.zeros(n_classes, requires_grad=True)
     optimiser = torch.optim.Adam([weight, bias], lr=lr, weight_decay=weight_decay)
-    for _ in range(steps):
-        optimiser.zero_grad()
-        F.cross_entropy(x @ weight.T + bias, y).backward()
-        optimiser.step()
+    with one_thread():
+        for _ in range(steps):
+            optimiser.zero_grad()
+            F.cross_entropy(x @ weight.T + bias, y).backward()
+            optimiser.step()
     return {"weight": weight.detach().numpy(), "bias": bias.detach().numpy(), "mean": mean, "scale": scale}
 
 
