@@ -439,3 +439,148 @@ def check_claim_9(crop_summary: pd.DataFrame) -> pd.DataFrame:
                              greater(z["toward_centre"], z["toward_centre_sem"], n["toward_centre"],
                                      n["toward_centre_sem"], n_images, "images")))
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- notebook 06 (beyond the paper)
+
+#: Study B1: accuracy above chance by at least this much counts as "tells left from right".
+LOCATION_MIN_GAIN = 0.2
+#: Study B1: "at chance" means |accuracy - chance| (mean over distances) below this.
+CHANCE_MARGIN = 0.1
+#: Study B2: pooled features "hold position" when accuracy exceeds chance by this much.
+GAP_MIN_GAIN = 0.1
+
+
+def _se_of(row) -> float:
+    return standard_error(row["accuracy_std"], int(row["n_seeds"]))
+
+
+def check_absolute_location(summary: pd.DataFrame) -> pd.DataFrame:
+    """Study B1 (Kayhan & van Gemert): padding lets a CNN classify absolute location near the border.
+
+    Per depth: ``zeros`` and ``valid`` networks beat chance by :data:`LOCATION_MIN_GAIN` at the
+    smallest distance (:func:`above`) and do better there than at the largest distance
+    (:func:`greater`); ``full`` convolution is at chance: its accuracy, averaged over
+    distances, minus chance is :func:`about_zero` within :data:`CHANCE_MARGIN`.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :func:`poslib.experiments.absolute_location.summarise_location` output.
+    """
+    rows = []
+    for (padding, depth), part in summary.groupby(["padding", "depth"], sort=False):
+        part = part.sort_values("distance")
+        near, far = part.iloc[0], part.iloc[-1]
+        chance, n = float(near["chance"]), int(near["n_seeds"])
+        subject = f"{padding}, depth {depth} (receptive field {int(near['receptive_field'])} px)"
+        if padding == "full":
+            mean = float(part["accuracy"].mean())
+            se = combined_se(*[_se_of(r) for _, r in part.iterrows()]) / len(part)
+            rows.append(_row("B1: full convolution cannot tell left from right", subject, "trained from scratch",
+                             f"accuracy over distances {mean:.3f} (chance {chance:.2f})",
+                             about_zero(mean - chance, se, CHANCE_MARGIN, n)))
+            continue
+        rows.append(_row("B1: padding tells left from right at the border", subject, "trained from scratch",
+                         f"accuracy {near['accuracy']:.3f} at {int(near['distance'])} px",
+                         above(near["accuracy"], _se_of(near), chance + LOCATION_MIN_GAIN, n)))
+        rows.append(_row("B1: the border cue fades with distance", subject, "trained from scratch",
+                         f"accuracy {near['accuracy']:.3f} at {int(near['distance'])} px vs "
+                         f"{far['accuracy']:.3f} at {int(far['distance'])} px",
+                         greater(near["accuracy"], _se_of(near), far["accuracy"], _se_of(far), n)))
+    return pd.DataFrame(rows)
+
+
+def check_gap_position(summary: pd.DataFrame) -> pd.DataFrame:
+    """Study B2 (Islam et al. 2021): position survives global average pooling, written in channels.
+
+    Per backbone (zero padding, as trained, all taps): accuracy exceeds chance by
+    :data:`GAP_MIN_GAIN` (:func:`above`); the top-k channels by classifier weight mass beat
+    k random channels (:func:`greater`, smallest k); and zero padding holds more position
+    than circular padding (:func:`greater`) where both ran.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :func:`poslib.experiments.gap_position.summarise_gap` output.
+    """
+    rows = []
+    for (backbone, weights), part in summary.groupby(["backbone", "weights"], sort=False):
+        kind, subject = backbone_class(backbone, weights), f"{backbone}/{weights}"
+        joined = part[part["tap"] == "all"].set_index(["padding", "channels"])
+        if ("zeros", "all") not in joined.index:
+            continue
+        zeros = joined.loc[("zeros", "all")]
+        chance, n = float(zeros["chance"]), int(zeros["n_seeds"])
+        rows.append(_row("B2: position survives global average pooling", subject, kind,
+                         f"accuracy {zeros['accuracy']:.3f} (chance {chance:.3f})",
+                         above(zeros["accuracy"], _se_of(zeros), chance + GAP_MIN_GAIN, n)))
+        ks = sorted(int(k) for c, k in zip(part["channels"], part["k"]) if str(c).startswith("top-"))
+        if ks and ("zeros", f"top-{ks[0]}") in joined.index:
+            top, rand = joined.loc[("zeros", f"top-{ks[0]}")], joined.loc[("zeros", f"random-{ks[0]}")]
+            rows.append(_row("B2: a few channels carry the position", f"{subject}, k = {ks[0]}", kind,
+                             f"top-{ks[0]} {top['accuracy']:.3f} vs random-{ks[0]} {rand['accuracy']:.3f}",
+                             greater(top["accuracy"], _se_of(top), rand["accuracy"], _se_of(rand), n)))
+        if ("circular", "all") in joined.index:
+            circular = joined.loc[("circular", "all")]
+            rows.append(_row("B2: zero padding writes more position than circular", subject, kind,
+                             f"accuracy zeros {zeros['accuracy']:.3f} vs circular {circular['accuracy']:.3f}",
+                             greater(zeros["accuracy"], _se_of(zeros), circular["accuracy"], _se_of(circular), n)))
+    return pd.DataFrame(rows)
+
+
+def check_padding_parity(summary: pd.DataFrame, tap: str) -> pd.DataFrame:
+    """Study B3 (Alsallakh et al.): input sizes that pad or pool unevenly skew the feature maps.
+
+    On a uniform input with symmetrised filters (only geometry can make the sides differ),
+    per backbone and rule: the left-right asymmetry of ``tap`` at the sizes with uneven
+    layers (mean over them) is greater than at the evenly divisible sizes
+    (:func:`greater`; spread over grey levels).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :func:`poslib.experiments.padding_parity.summarise_asymmetry` output.
+    tap : str
+    """
+    rows = []
+    part = summary[(summary["filters"] == "symmetrised") & (summary["measure"] == "lr") & (summary["tap"] == tap)]
+    for (backbone, weights, padding), group in part.groupby(["backbone", "weights", "padding"], sort=False):
+        even, uneven = group[group["uneven_layers"] == 0], group[group["uneven_layers"] > 0]
+        if not len(even) or not len(uneven):
+            continue
+
+        def mean_se(frame):
+            ses = [standard_error(s, int(n)) for s, n in zip(frame["value_std"], frame["n"])]
+            return float(frame["value"].mean()), combined_se(*ses) / len(frame)
+
+        (a, a_se), (b, b_se) = mean_se(uneven), mean_se(even)
+        sizes = lambda frame: "/".join(str(s) for s in frame["input_size"])  # noqa: E731
+        rows.append(_row("B3: uneven padding skews the maps", f"{backbone}/{weights}, {padding}, {tap}",
+                         backbone_class(backbone, weights),
+                         f"left-right asymmetry {a:.3f} at {sizes(uneven)} px vs {b:.3f} at {sizes(even)} px",
+                         greater(a, a_se, b, b_se, int(group["n"].min()), "grey levels")))
+    return pd.DataFrame(rows)
+
+
+def check_input_size(summary: pd.DataFrame, natural_test: str) -> pd.DataFrame:
+    """Study B4: a larger input (beyond the receptive field) holds less position.
+
+    Per backbone: the mean SPC over H and G on the natural test set at the smallest input
+    size is greater than at the largest (:func:`greater`).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Columns backbone, weights, input_size, test_set, pattern, spc, spc_std, n_seeds.
+    natural_test : str
+    """
+    rows = []
+    for (backbone, weights), part in summary.groupby(["backbone", "weights"], sort=False):
+        values = {s: _mean_of(_scores(part, POSITION_PATTERNS, test_set=natural_test, input_size=s))
+                  for s in sorted(part["input_size"].unique())}
+        small, large = values[min(values)], values[max(values)]
+        rows.append(_row("B4: larger inputs hold less position", f"{backbone}/{weights}",
+                         backbone_class(backbone, weights), f"mean SPC H,G by input size: {_trend(values)}",
+                         greater(small[0], small[1], large[0], large[1], min(small[2], large[2]))))
+    return pd.DataFrame(rows)

@@ -202,6 +202,105 @@ class TaskSettings:
 
 
 @dataclass(frozen=True)
+class BeyondSettings:
+    """Notebook 06 (questions the paper's successors asked, on the same machinery).
+
+    The default profile is scaled to finish in about 20 minutes on 2 CPU cores: small
+    canvases for the absolute-location networks (48 px, 3 seeds, 8 epochs), a 112 px canvas
+    for the global-pooling study (so VGG16 without padding, which needs about 220 px,
+    is skipped there with its reason; random-init controls under zeros and circular only),
+    60 / 30 images for the readouts of the parity and input-size studies, and one readout
+    row (EfficientNet-Lite0) for the parity side errors. The paper profile runs 224 px
+    canvases, more images and every row.
+
+    Parameters
+    ----------
+    seeds : tuple of int
+        Seeds of the networks trained from scratch (study 1), of the linear position
+        classifiers (study 2) and of the readouts (studies 3, 4).
+    location_canvas, location_height, location_patch : int
+        Canvas width, canvas height and patch side of the absolute-location task (study 1).
+    location_distances : tuple of int
+        Distances in pixels from the patch to its nearest left / right border.
+    location_depths : tuple of int
+        Conv layers (3x3, stride 1) of the networks trained from scratch; receptive field 1 + 2 * depth.
+    location_paddings : tuple of str
+        ``zeros`` ("same"), ``valid`` (no padding) and ``full`` (padding kernel - 1 at every layer).
+    location_channels, location_train, location_test, location_epochs : int
+        Width of those networks; training / test canvases per distance; training epochs.
+    gap_rows : tuple of (str, str)
+        Backbones probed under every rule of ``gap_rules`` (study 2).
+    gap_control_rows : tuple of (str, str)
+        Random-init controls, probed under ``gap_control_rules``.
+    gap_rules, gap_control_rules : tuple of str
+        Padding rules (:data:`poslib.padding.ALL_PADDING_RULES`).
+    gap_canvas, gap_grid, gap_patch : int
+        Canvas side, grid side (``gap_grid ** 2`` positions) and patch side.
+    gap_train, gap_test : int
+        Training / test canvases (cut from the training / test photos).
+    gap_top_k : tuple of int
+        Channel counts kept by the top-k (by classifier weight mass) and random-k readouts.
+    gap_epochs : int
+        Full-batch Adam steps of the linear position classifier.
+    parity_sizes : tuple of int
+        Input sizes of study 3 (evenly and unevenly divisible).
+    parity_rows, parity_rules : tuple
+        Backbones and padding rules of the uniform-input asymmetry (study 3).
+    parity_contrast_rows : tuple of (str, str)
+        Backbones with symmetric padding shown as the contrast, as trained (``zeros``) only.
+    parity_levels : tuple of float
+        Grey levels of the uniform inputs (the spread of the asymmetry is over them).
+    parity_readout_rows : tuple of (str, str)
+        Backbones whose position readout's side errors are measured at every parity size.
+    input_sizes : tuple of int
+        Input sizes of study 4.
+    size_rows : tuple of (str, str)
+        Backbones of study 4.
+    readout_train, readout_test : int
+        Natural training / test images of the readouts of studies 3 and 4.
+    readout_epochs : int
+        Their training epochs.
+    border_bins : int
+        Rings between border and centre in studies 3 and 4.
+    """
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    location_canvas: int = 48
+    location_height: int = 12
+    location_patch: int = 6
+    location_distances: tuple[int, ...] = (0, 1, 2, 4, 8, 16)
+    location_depths: tuple[int, ...] = (1, 2, 4)
+    location_paddings: tuple[str, ...] = ("zeros", "valid", "full")
+    location_channels: int = 16
+    location_train: int = 100
+    location_test: int = 100
+    location_epochs: int = 15
+    gap_rows: tuple[tuple[str, str], ...] = (("vgg16", "imagenet-caffe"), ("efficientnet-lite0", "imagenet"))
+    gap_control_rows: tuple[tuple[str, str], ...] = (("vgg16", "random"), ("efficientnet-lite0", "random"))
+    gap_rules: tuple[str, ...] = ("zeros", "valid", "reflect", "replicate", "circular", "partial")
+    gap_control_rules: tuple[str, ...] = ("zeros", "circular")
+    gap_canvas: int = 112
+    gap_grid: int = 3
+    gap_patch: int = 32
+    gap_train: int = 180
+    gap_test: int = 90
+    gap_top_k: tuple[int, ...] = (8, 32)
+    gap_epochs: int = 300
+    parity_sizes: tuple[int, ...] = (224, 225, 226, 232)
+    parity_rows: tuple[tuple[str, str], ...] = (("efficientnet-lite0", "imagenet"),)
+    parity_contrast_rows: tuple[tuple[str, str], ...] = (("vgg16", "imagenet-caffe"),)
+    parity_rules: tuple[str, ...] = ("zeros", "partial", "reflect")
+    parity_levels: tuple[float, ...] = (0.25, 0.5, 0.75)
+    parity_readout_rows: tuple[tuple[str, str], ...] = (("efficientnet-lite0", "imagenet"),)
+    input_sizes: tuple[int, ...] = (112, 224, 448)
+    size_rows: tuple[tuple[str, str], ...] = (("vgg16", "imagenet-caffe"), ("efficientnet-lite0", "imagenet"))
+    readout_train: int = 60
+    readout_test: int = 30
+    readout_epochs: int = 10
+    border_bins: int = 8
+
+
+@dataclass(frozen=True)
 class Profile:
     """Size of a run: the single source of every notebook's run sizes.
 
@@ -230,6 +329,8 @@ class Profile:
         Readout mini-batch size (the paper's code: 32).
     layerwise, padding_study, tasks :
         Sections of notebooks 03, 04, 05.
+    beyond : BeyondSettings
+        Section of notebook 06.
     """
 
     name: str
@@ -243,6 +344,7 @@ class Profile:
     layerwise: LayerwiseSettings = field(default_factory=LayerwiseSettings)
     padding_study: PaddingStudySettings = field(default_factory=PaddingStudySettings)
     tasks: TaskSettings = field(default_factory=TaskSettings)
+    beyond: BeyondSettings = field(default_factory=BeyondSettings)
 
     def __post_init__(self):
         network_rows = tuple(tuple(row) for row in self.backbones if row[0] != RAW_PIXELS)
@@ -291,6 +393,14 @@ PROFILES: dict[str, Profile] = {
                            segmentation_size=(96, 128), segmentation_train=16, segmentation_test=8,
                            segmentation_epochs=2, batch_size=8, padding_rules=("zeros", "valid"),
                            crop_fractions=(0.15,)),
+        beyond=BeyondSettings(
+            seeds=(0,), location_canvas=32, location_distances=(0, 2, 8), location_depths=(2,),
+            location_channels=8, location_train=64, location_test=100, location_epochs=15,
+            gap_rows=(("efficientnet-lite0", "imagenet"),),
+            gap_control_rows=(("efficientnet-lite0", "random"),), gap_rules=("zeros", "circular", "partial"),
+            gap_canvas=64, gap_patch=20, gap_train=36, gap_test=18, gap_top_k=(8,), gap_epochs=150,
+            parity_sizes=(64, 65, 66), parity_rules=("zeros", "partial"), parity_levels=(0.5,),
+            input_sizes=(64, 112), readout_train=16, readout_test=8, readout_epochs=3, border_bins=4),
     ),
     "default": Profile(
         name="default", n_train=400, n_test=100, epochs=DEFAULT_EPOCHS, readout_seeds=(0, 1, 2),
@@ -303,6 +413,7 @@ PROFILES: dict[str, Profile] = {
             batch_size=16, train_images=200,
             readout_padding_rows=((RAW_PIXELS, "none"),) + _DEFAULT_STUDY_ROWS, rule_rows=_DEFAULT_STUDY_ROWS),
         tasks=TaskSettings(saliency_train=600),
+        beyond=BeyondSettings(),
     ),
     "paper": Profile(
         name="paper", n_train=0, n_test=0, epochs=15, readout_seeds=(0, 1, 2),
@@ -314,6 +425,14 @@ PROFILES: dict[str, Profile] = {
         tasks=TaskSettings(saliency_size=224, saliency_epochs=30, segmentation_size=(360, 480),
                            segmentation_epochs=60, crop_fractions=(0.1, 0.2, 0.3, 0.4), probe_seeds=(0, 1, 2),
                            probe_padding_rules=("zeros", "valid")),
+        beyond=BeyondSettings(
+            location_canvas=64, location_height=64, location_distances=(0, 1, 2, 4, 8, 16, 24), location_depths=(1, 2, 4, 8),
+            location_channels=32, location_train=500, location_test=200, location_epochs=20,
+            gap_control_rules=("zeros", "valid", "reflect", "replicate", "circular", "partial"),
+            gap_canvas=224, gap_patch=64, gap_train=1800, gap_test=900, gap_top_k=(8, 32, 128),
+            parity_rules=("zeros", "partial", "reflect", "replicate", "circular"),
+            parity_readout_rows=(("efficientnet-lite0", "imagenet"), ("vgg16", "imagenet-caffe")),
+            readout_train=0, readout_test=0, readout_epochs=15, border_bins=16),
     ),
 }
 

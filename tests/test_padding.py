@@ -112,3 +112,66 @@ def test_efficientnet_circular_keeps_shapes_and_changes_border():
         a, b = zeros(x), circular(x)
     assert [t.shape for t in a] == [t.shape for t in b]
     assert not torch.allclose(a[0], b[0])
+
+
+# ----------------------------------------------------------------------------- partial-convolution padding
+
+
+def equal_weights_conv(stride: int = 1, bias: bool = False) -> nn.Conv2d:
+    conv = nn.Conv2d(2, 3, 3, stride=stride, padding=1, bias=bias)
+    with torch.no_grad():
+        conv.weight.fill_(0.5)
+        if bias:
+            conv.bias.fill_(0.25)
+    return conv
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_partial_padding_keeps_a_constant_input_constant(stride):
+    x = torch.full((1, 2, 9, 9), 0.7)
+    partial = apply_padding(equal_weights_conv(stride), "partial")(x)
+    assert torch.allclose(partial, torch.full_like(partial, 0.7 * 0.5 * 18), atol=1e-5)
+
+
+def test_zero_padding_does_not_keep_a_constant_input_constant():
+    # control: the same convolution with zero padding is darker at the border
+    x = torch.full((1, 2, 9, 9), 0.7)
+    zeros = apply_padding(equal_weights_conv(), "zeros")(x)
+    assert zeros[..., 0, 0].max() < zeros[..., 4, 4].min() - 1.0
+
+
+def test_partial_padding_equals_zeros_inside_and_rescales_bias_free_part():
+    torch.manual_seed(0)
+    conv = equal_weights_conv(bias=True)
+    x = torch.rand(1, 2, 8, 8)
+    zeros, partial = conv(x), apply_padding(conv, "partial")(x)
+    assert torch.allclose(zeros[..., 1:-1, 1:-1], partial[..., 1:-1, 1:-1])
+    corner = (zeros[..., 0, 0] - 0.25) * 9 / 4 + 0.25  # 4 of 9 taps see real pixels at a corner
+    assert torch.allclose(partial[..., 0, 0], corner)
+
+
+def test_partial_padding_counts_static_same_pads():
+    # a TF-style "same" convolution: pad (0, 1, 0, 1) then a stride-2 convolution without padding
+    from efficientnet_lite_pytorch.utils import Conv2dStaticSamePadding
+
+    conv = Conv2dStaticSamePadding(1, 1, 3, stride=2, image_size=8, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    x = torch.ones(1, 1, 8, 8)
+    assert conv(x).min() < 9  # zero padded: the right / bottom outputs see fewer pixels
+    out = apply_padding(conv, "partial")(x)
+    assert out.shape == (1, 1, 4, 4) and torch.allclose(out, torch.full_like(out, 9.0))
+
+
+def test_partial_padding_on_backbones_keeps_shapes():
+    from poslib.padding import PartialConv2d
+
+    x = torch.rand(1, 3, 64, 64)
+    for name in ("vgg16", "efficientnet-lite0"):
+        zeros = build_backbone(name, "random", 0, 64, "zeros")
+        partial = apply_padding(build_backbone(name, "random", 0, 64, "zeros"), "partial", inplace=True)
+        assert any(isinstance(m, PartialConv2d) for m in partial.modules())
+        with torch.inference_mode():
+            a, b = zeros(x), partial(x)
+        assert [t.shape for t in a] == [t.shape for t in b]
+        assert not torch.allclose(a[-1], b[-1])

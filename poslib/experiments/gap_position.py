@@ -1,0 +1,316 @@
+"""Does position survive global average pooling? (after Islam et al., ICCV 2021)
+
+A natural-image patch is placed on a black canvas at one of ``grid x grid`` positions; a
+frozen backbone runs on the canvas, each tap is global-average-pooled (one number per
+channel, no spatial layout left), and a linear classifier is trained to name the
+position. A network whose pooled features did not depend on where the patch is would
+answer at chance, ``1 / grid**2``. If position is readable after pooling it is written
+into *which channels* respond and how much: the classifier's weight mass per channel
+(sum of absolute weights over classes, on standardised features) ranks the channels, and a
+classifier that keeps only the top-k channels is compared with one on k random channels.
+
+Every backbone row runs under every padding rule of the settings (the backbone as trained
+is ``zeros``; ``valid`` where the backbone supports it at the canvas size; ``partial``
+installed with :func:`poslib.padding.apply_padding` when the backbone's builder does not
+list it). Rows that cannot run are returned as :class:`poslib.probing.SkippedRow` with
+the reason. Training canvases are cut from the training photos, test canvases from the
+test photos; the spread is over classifier seeds (initialisation) on fixed features, as
+the readouts' spread elsewhere in the project.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from ..backbones import (UNSUPPORTED_PADDING_REASONS, TappedBackbone, UnsupportedPaddingError, WeightsNotFoundError,
+                         build_backbone)
+from ..config import portable_text
+from ..features import images_to_tensor
+from ..padding import PARTIAL_RULE, apply_padding
+from .absolute_location import one_thread
+from ..probing import SKIP_PADDING_UNSUPPORTED, SKIP_WEIGHTS_MISSING, SkippedRow, aggregate_over_seeds
+
+#: Value of the canvas around the patch (black).
+BACKGROUND = 0
+
+
+def build_rule_backbone(name: str, weights: str, input_size: int, rule: str, seed: int = 0) -> TappedBackbone:
+    """:func:`poslib.backbones.build_backbone`, with ``partial`` for every backbone.
+
+    ``partial`` is installed with :func:`poslib.padding.apply_padding` on the zero-padded
+    backbone when the backbone's builder does not list the rule (EfficientNet-Lite0,
+    ResNet-152 today); the weights are the same.
+
+    Raises
+    ------
+    UnsupportedPaddingError, WeightsNotFoundError
+        As :func:`poslib.backbones.build_backbone`.
+    """
+    try:
+        return build_backbone(name, weights, seed, input_size, rule)
+    except UnsupportedPaddingError:
+        if rule != PARTIAL_RULE:
+            raise
+    backbone = build_backbone(name, weights, seed, input_size, "zeros")
+    apply_padding(backbone, PARTIAL_RULE, inplace=True)
+    return backbone
+
+
+def grid_origins(canvas: int, grid: int, patch: int) -> list[tuple[int, int]]:
+    """Top-left corners (y, x) of the patch in each grid cell (row-major), centred in the cell.
+
+    Examples
+    --------
+    >>> grid_origins(12, 2, 4)
+    [(1, 1), (1, 7), (7, 1), (7, 7)]
+    """
+    cell = canvas / grid
+    if patch > cell:
+        raise ValueError(f"patch {patch} px does not fit a cell of {cell:.1f} px ({grid}x{grid} grid on {canvas} px)")
+    offsets = [int(round(i * cell + (cell - patch) / 2)) for i in range(grid)]
+    return [(y, x) for y in offsets for x in offsets]
+
+
+def make_gap_canvases(photos: np.ndarray, n: int, canvas: int, grid: int, patch: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Canvases with a random photo crop at a random grid position.
+
+    Parameters
+    ----------
+    photos : numpy.ndarray
+        uint8 (P, H, W, 3) photos to cut patches from (H, W >= ``patch``).
+    n, canvas, grid, patch : int
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    images : numpy.ndarray
+        uint8 (n, canvas, canvas, 3).
+    labels : numpy.ndarray
+        int64 (n,) grid cell index (row-major); classes are balanced (cycled).
+
+    Examples
+    --------
+    >>> photos = np.full((2, 8, 8, 3), 200, np.uint8)
+    >>> images, labels = make_gap_canvases(photos, 4, 12, 2, 4, np.random.default_rng(0))
+    >>> labels.tolist(), int(images[0, 1:5, 1:5].min()), int(images[0, 1:5, 7:11].max())
+    ([0, 1, 2, 3], 200, 0)
+    """
+    origins = grid_origins(canvas, grid, patch)
+    images = np.full((n, canvas, canvas, 3), BACKGROUND, np.uint8)
+    labels = (np.arange(n) % len(origins)).astype(np.int64)
+    height, width = photos.shape[1:3]
+    for i, label in enumerate(labels):
+        photo = photos[rng.integers(len(photos))]
+        py, px = rng.integers(0, height - patch + 1), rng.integers(0, width - patch + 1)
+        y, x = origins[label]
+        images[i, y:y + patch, x:x + patch] = photo[py:py + patch, px:px + patch]
+    return images, labels
+
+
+@torch.inference_mode()
+def pooled_taps(backbone: TappedBackbone, images: np.ndarray, batch_size: int = 16) -> dict[str, np.ndarray]:
+    """Global average pool of every tap: ``{tap: float32 (N, channels)}``."""
+    chunks: dict[str, list] = {name: [] for name in backbone.tap_names}
+    for start in range(0, len(images), batch_size):
+        taps = backbone(images_to_tensor(images[start:start + batch_size]))
+        for name, tap in zip(backbone.tap_names, taps):
+            chunks[name].append(tap.float().mean(dim=(-2, -1)).numpy())
+    return {name: np.concatenate(parts) for name, parts in chunks.items()}
+
+
+def train_linear_classifier(features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int,
+                            steps: int = 300, lr: float = 0.05, weight_decay: float = 1e-3) -> dict:
+    """Softmax regression on standardised features (full-batch Adam, seeded initialisation).
+
+    Returns
+    -------
+    dict
+        ``weight`` (n_classes, C), ``bias``, ``mean``, ``scale`` (the standardisation).
+    """
+    mean, scale = features.mean(axis=0), features.std(axis=0) + 1e-6
+    x = torch.from_numpy((features - mean) / scale).float()
+    y = torch.from_numpy(labels)
+    generator = torch.Generator().manual_seed(seed)
+    weight = (torch.randn(n_classes, x.shape[1], generator=generator) * 0.01).requires_grad_()
+    bias = torch.zeros(n_classes, requires_grad=True)
+    optimiser = torch.optim.Adam([weight, bias], lr=lr, weight_decay=weight_decay)
+    with one_thread():
+        for _ in range(steps):
+            optimiser.zero_grad()
+            F.cross_entropy(x @ weight.T + bias, y).backward()
+            optimiser.step()
+    return {"weight": weight.detach().numpy(), "bias": bias.detach().numpy(), "mean": mean, "scale": scale}
+
+
+def classifier_accuracy(classifier: dict, features: np.ndarray, labels: np.ndarray) -> float:
+    """Share of ``features`` whose predicted class is ``labels``."""
+    scores = ((features - classifier["mean"]) / classifier["scale"]) @ classifier["weight"].T + classifier["bias"]
+    return float((scores.argmax(axis=1) == labels).mean())
+
+
+def channel_weight_mass(classifier: dict) -> np.ndarray:
+    """Sum over classes of the absolute weight of each (standardised) channel."""
+    return np.abs(classifier["weight"]).sum(axis=0)
+
+
+def probe_pooled(train: dict, train_labels: np.ndarray, test: dict, test_labels: np.ndarray, n_classes: int,
+                 seeds, top_k=(), steps: int = 300) -> tuple[list[dict], dict]:
+    """Linear position classifiers on the pooled taps (each tap and ``all``), per seed.
+
+    For ``all`` taps it also keeps the ``k`` channels of largest weight mass (chosen on the
+    training canvases) and ``k`` random channels, and retrains on each.
+
+    Returns
+    -------
+    rows : list of dict
+        tap, channels (``all``, ``top-k``, ``random-k``), seed, accuracy.
+    mass : dict
+        ``{seed: weight mass per channel}`` of the ``all`` classifier.
+    """
+    taps = list(train) + ["all"]
+    joined_train = np.concatenate([train[t] for t in train], axis=1)
+    joined_test = np.concatenate([test[t] for t in test], axis=1)
+    rows, mass = [], {}
+    for seed in seeds:
+        for tap in taps:
+            x_train, x_test = (joined_train, joined_test) if tap == "all" else (train[tap], test[tap])
+            classifier = train_linear_classifier(x_train, train_labels, n_classes, seed, steps)
+            rows.append({"tap": tap, "channels": "all", "k": x_train.shape[1], "seed": seed,
+                         "accuracy": classifier_accuracy(classifier, x_test, test_labels)})
+            if tap != "all":
+                continue
+            mass[seed] = channel_weight_mass(classifier)
+            rng = np.random.default_rng(seed)
+            for k in top_k:
+                if k >= x_train.shape[1]:
+                    continue
+                chosen = {"top": np.argsort(mass[seed])[::-1][:k],
+                          "random": rng.choice(x_train.shape[1], k, replace=False)}
+                for kind, index in chosen.items():
+                    sub = train_linear_classifier(x_train[:, index], train_labels, n_classes, seed, steps)
+                    rows.append({"tap": tap, "channels": f"{kind}-{k}", "k": k, "seed": seed,
+                                 "accuracy": classifier_accuracy(sub, x_test[:, index], test_labels)})
+    return rows, mass
+
+
+def run_gap_study(settings, train_photos: np.ndarray, test_photos: np.ndarray, seed: int = 0,
+                  progress=None) -> tuple[pd.DataFrame, list[SkippedRow], dict]:
+    """Pooled-feature position classification for every row and padding rule of the settings.
+
+    Parameters
+    ----------
+    settings : poslib.config.BeyondSettings
+        ``gap_*`` fields and ``seeds``.
+    train_photos, test_photos : numpy.ndarray
+        uint8 photos the training / test patches are cut from.
+    seed : int
+        Seed of the canvases.
+    progress : callable, optional
+        Wraps the configuration iterable.
+
+    Returns
+    -------
+    per_seed : pandas.DataFrame
+        backbone, weights, padding, tap, channels, k, seed, accuracy.
+    skipped : list of SkippedRow
+    masses : dict
+        ``(backbone, weights, padding) -> {seed: weight mass per channel}`` (all taps joined;
+        channel order f1..f5).
+    """
+    rng = np.random.default_rng(seed)
+    n_classes = settings.gap_grid ** 2
+    train_x, train_y = make_gap_canvases(train_photos, settings.gap_train, settings.gap_canvas, settings.gap_grid,
+                                         settings.gap_patch, rng)
+    test_x, test_y = make_gap_canvases(test_photos, settings.gap_test, settings.gap_canvas, settings.gap_grid,
+                                       settings.gap_patch, rng)
+    configs = [(b, w, r) for b, w in settings.gap_rows for r in settings.gap_rules]
+    configs += [(b, w, r) for b, w in settings.gap_control_rows for r in settings.gap_control_rules]
+    frames, skipped, masses = [], [], {}
+    for backbone_name, weights, rule in (progress(configs) if progress else configs):
+        try:
+            backbone = build_rule_backbone(backbone_name, weights, settings.gap_canvas, rule)
+        except (UnsupportedPaddingError, WeightsNotFoundError) as error:
+            missing = isinstance(error, WeightsNotFoundError)
+            reason = portable_text(str(error)) if missing else (
+                UNSUPPORTED_PADDING_REASONS.get((backbone_name, rule)) or portable_text(str(error)))
+            skipped.append(SkippedRow(backbone_name, weights, rule,
+                                      SKIP_WEIGHTS_MISSING if missing else SKIP_PADDING_UNSUPPORTED, reason))
+            continue
+        rows, mass = probe_pooled(pooled_taps(backbone, train_x), train_y, pooled_taps(backbone, test_x), test_y,
+                                  n_classes, settings.seeds, settings.gap_top_k, settings.gap_epochs)
+        frames.append(pd.DataFrame(rows).assign(backbone=backbone_name, weights=weights, padding=rule))
+        masses[(backbone_name, weights, rule)] = mass
+    per_seed = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    columns = ["backbone", "weights", "padding", "tap", "channels", "k", "seed", "accuracy"]
+    return per_seed[columns] if len(per_seed) else per_seed, skipped, masses
+
+
+def summarise_gap(per_seed: pd.DataFrame, grid: int) -> pd.DataFrame:
+    """Mean and std over seeds per backbone, rule, tap and channel selection (plus ``chance``)."""
+    keys = ["backbone", "weights", "padding", "tap", "channels", "k"]
+    return aggregate_over_seeds(per_seed, keys, ["accuracy"]).assign(chance=1.0 / grid ** 2)
+
+
+def mass_concentration(masses: dict, fractions=(0.01, 0.05, 0.1)) -> pd.DataFrame:
+    """Share of the classifier's weight mass in the top ``fraction`` of channels, per configuration.
+
+    Returns
+    -------
+    pandas.DataFrame
+        backbone, weights, padding, fraction, n_channels, mass_share, mass_share_std, n_seeds.
+    """
+    rows = []
+    for (backbone, weights, rule), by_seed in masses.items():
+        for seed, mass in by_seed.items():
+            ordered = np.sort(mass)[::-1]
+            for fraction in fractions:
+                top = max(1, int(round(fraction * len(mass))))
+                rows.append({"backbone": backbone, "weights": weights, "padding": rule, "fraction": fraction,
+                             "n_channels": top, "seed": seed, "mass_share": float(ordered[:top].sum() / mass.sum())})
+    frame = pd.DataFrame(rows)
+    return aggregate_over_seeds(frame, ["backbone", "weights", "padding", "fraction", "n_channels"], ["mass_share"])
+
+
+def plot_gap(summary: pd.DataFrame):
+    """Accuracy per tap and padding rule (all channels), one panel per backbone; chance as a line."""
+    import matplotlib.pyplot as plt
+
+    part = summary[summary["channels"] == "all"]
+    models = list(dict.fromkeys(part["backbone"] + "/" + part["weights"]))
+    figure, axes = plt.subplots(1, len(models), figsize=(3.8 * len(models), 3.0), squeeze=False, sharey=True)
+    for axis, model in zip(axes[0], models):
+        rows = part[part["backbone"] + "/" + part["weights"] == model]
+        taps = list(dict.fromkeys(rows["tap"]))
+        for rule, line in rows.groupby("padding", sort=False):
+            line = line.set_index("tap").reindex(taps)
+            axis.errorbar(range(len(taps)), line["accuracy"], yerr=line["accuracy_std"], marker="o", markersize=3,
+                          capsize=2, label=rule)
+        axis.axhline(float(rows["chance"].iloc[0]), color="grey", linestyle=":", linewidth=1)
+        axis.set_xticks(range(len(taps)), taps)
+        axis.set_title(model, fontsize=9)
+        axis.set_xlabel("tap (global average pooled)")
+        axis.set_ylim(0, 1.02)
+    axes[0][0].set_ylabel("position accuracy")
+    axes[0][-1].legend(fontsize=7, title="padding", title_fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def plot_channel_mass(masses: dict, key) -> "matplotlib.figure.Figure":
+    """Sorted weight mass per channel of one configuration's ``all`` classifier (first seed)."""
+    import matplotlib.pyplot as plt
+
+    mass = next(iter(masses[key].values()))
+    ordered = np.sort(mass)[::-1]
+    figure, axis = plt.subplots(figsize=(4.2, 2.8))
+    axis.plot(np.arange(1, len(ordered) + 1), np.cumsum(ordered) / ordered.sum())
+    axis.set_xscale("log")
+    axis.set_xlabel("channels, by classifier weight mass")
+    axis.set_ylabel("cumulative share of weight mass")
+    axis.set_title("/".join(key), fontsize=9)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,37 @@
+"""poslib.experiments.absolute_location: the task, the invariance of full convolution, and the controls."""
+
+import numpy as np
+import torch
+
+from poslib import claims, config
+from poslib.experiments import absolute_location as al
+
+
+def test_full_convolution_pools_a_moved_patch_to_the_same_features():
+    torch.manual_seed(0)
+    x = torch.zeros(2, 1, 12, 32)
+    patch = torch.rand(6, 6)
+    x[0, 0, 3:9, 0:6], x[1, 0, 3:9, 26:32] = patch, patch  # touching the left / the right border
+    pooled = {p: al.LocationNet(3, 8, p).eval().features(x).mean(dim=(-2, -1)) for p in al.LOCATION_PADDINGS}
+    assert torch.allclose(pooled["full"][0], pooled["full"][1], rtol=1e-4, atol=1e-9)
+    assert not torch.allclose(pooled["zeros"][0], pooled["zeros"][1], rtol=1e-2, atol=1e-9)  # control: the border shows
+
+
+def test_zero_padding_beats_chance_near_the_border_and_full_stays_at_chance():
+    settings = config.BeyondSettings(seeds=(0,), location_canvas=24, location_height=10, location_patch=4,
+                                     location_distances=(0, 6), location_depths=(2,), location_channels=8,
+                                     location_train=64, location_test=100, location_epochs=15)
+    summary = al.summarise_location(al.run_location_study(settings)).set_index(["padding", "distance"])
+    assert summary.loc[("zeros", 0), "accuracy"] > 0.75
+    assert summary.loc[("valid", 0), "accuracy"] > 0.75
+    assert abs(summary.loc["full", "accuracy"].mean() - 0.5) < 0.1
+    assert summary.loc[("zeros", 6), "accuracy"] < 0.65  # beyond the receptive field the cue is gone
+    checks = claims.check_absolute_location(summary.reset_index())
+    assert checks["holds"].all(), checks
+
+
+def test_task_is_balanced_and_mirrored():
+    images, labels, distance = al.make_location_task(20, 4, [0, 2], 10, np.random.default_rng(1), height=8)
+    assert images.shape == (20, 1, 8, 20) and labels.mean() == 0.5
+    left = images[(labels == 0) & (distance == 2)]
+    assert left[:, 0, :, 2:6].any(axis=(1, 2)).all() and not left[:, 0, :, :2].any()
