@@ -44,7 +44,8 @@ A small library behind the numbered notebooks of this repository; one module per
     runner with typed skip records; the one aggregation over seeds.
 ``experiments``
     one module per further question: ``layerwise`` (nb03), ``padding_study`` (nb04),
-    ``frame_shift`` and ``task_probing`` (nb05).
+    ``frame_shift`` and ``task_probing`` (nb05), ``absolute_location``, ``gap_position``,
+    ``padding_parity`` and ``input_size`` (nb06).
 ``reference``
     the paper's numbers and the one join of measured rows with them.
 ``claims``

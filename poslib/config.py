@@ -151,7 +151,7 @@ class PaddingStudySettings:
     readout_paddings: tuple[int, ...] = (0, 1, 2)
     readout_padding_rows: tuple[tuple[str, str], ...] | None = None
     rule_rows: tuple[tuple[str, str], ...] | None = None
-    rules: tuple[str, ...] = ("zeros", "valid", "reflect", "replicate", "circular")
+    rules: tuple[str, ...] = ("zeros", "valid", "reflect", "replicate", "circular", "partial")
     border_bins: int = 16
     side_band: float = 0.1
     train_images: int | None = None

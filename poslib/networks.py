@@ -205,7 +205,7 @@ def resolve_vgg16_imagenet_weights() -> str:
 # ----------------------------------------------------------------------------- ResNet-152
 
 
-@register_backbone("resnet152", padding_rules=("zeros", "reflect", "replicate", "circular"))
+@register_backbone("resnet152", padding_rules=("zeros", "reflect", "replicate", "circular", "partial"))
 def build_resnet152(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
     """ResNet-152 with taps stem, layer1..layer4 (see the module docstring)."""
     import torchvision
@@ -247,7 +247,7 @@ def efficientnet_lite0_imagenet_state() -> tuple[dict, str]:
     return torch.load(path, map_location="cpu", weights_only=True), f"imagenet:{path.name}"
 
 
-@register_backbone("efficientnet-lite0", padding_rules=("zeros", "reflect", "replicate", "circular"))
+@register_backbone("efficientnet-lite0", padding_rules=("zeros", "reflect", "replicate", "circular", "partial"))
 def build_efficientnet_lite0(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
     """EfficientNet-Lite0 with taps at blocks 0, 2, 4, 10, 15 (see the module docstring)."""
     from efficientnet_lite_pytorch import EfficientNet

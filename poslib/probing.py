@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .backbones import (CONTROL_CLASS, IMAGENET_CLASS, OTHER_CLASS, UnsupportedPaddingError, WeightsNotFoundError,
-                        backbone_class, build_backbone)
+from .backbones import (CONTROL_CLASS, IMAGENET_CLASS, OTHER_CLASS, TappedBackbone, UnsupportedPaddingError,
+                        WeightsNotFoundError, backbone_class, build_backbone)
 from .config import Profile, portable_text
 from .data import ImageSet, natural_image_set, resolve_data_root, subset_indices, synthetic_image_sets
 from .features import FeatureConfig, FeatureSet, extract_features
@@ -215,20 +215,37 @@ def extract_bundle(config: FeatureConfig, images: ProbeImages, progress: bool = 
     return FeatureBundle(config, train, tests, backbone.weights_id)
 
 
+#: Errors that make a configuration a skipped row (with its cause) rather than a failure.
+SKIPPABLE_ERRORS = (WeightsNotFoundError, UnsupportedPaddingError)
+
+
+def skipped_row(backbone: str, weights: str, padding: str, error: Exception) -> SkippedRow:
+    """The :class:`SkippedRow` of a configuration that raised one of :data:`SKIPPABLE_ERRORS` (printed)."""
+    cause = SKIP_WEIGHTS_MISSING if isinstance(error, WeightsNotFoundError) else SKIP_PADDING_UNSUPPORTED
+    print(f"SKIPPED {backbone}/{weights}/pad={padding} ({cause}): {portable_text(str(error))}")
+    return SkippedRow(backbone, weights, padding, cause, portable_text(str(error)))
+
+
+def build_or_skip(backbone: str, weights: str, padding: str, input_size: int,
+                  seed: int = 0) -> tuple[TappedBackbone | None, SkippedRow | None]:
+    """:func:`poslib.backbones.build_backbone`, or a :class:`SkippedRow` when it cannot run here."""
+    try:
+        return build_backbone(backbone, weights, seed, input_size, padding), None
+    except SKIPPABLE_ERRORS as error:
+        return None, skipped_row(backbone, weights, padding, error)
+
+
 def extract_or_skip(config: FeatureConfig, images: ProbeImages,
                     progress: bool = True) -> tuple[FeatureBundle | None, SkippedRow | None]:
     """:func:`extract_bundle`, or a :class:`SkippedRow` when the configuration cannot run here.
 
-    Only the two expected causes are turned into skips (ImageNet weights missing offline, a
-    padding rule the backbone refuses); every other error propagates. The skip is printed.
+    Only the two expected causes (:data:`SKIPPABLE_ERRORS`: ImageNet weights missing offline,
+    a padding rule the backbone refuses) are turned into skips; every other error propagates.
     """
     try:
         return extract_bundle(config, images, progress), None
-    except (WeightsNotFoundError, UnsupportedPaddingError) as error:
-        cause = SKIP_WEIGHTS_MISSING if isinstance(error, WeightsNotFoundError) else SKIP_PADDING_UNSUPPORTED
-        skipped = SkippedRow(config.backbone, config.weights, config.padding, cause, portable_text(str(error)))
-        print(f"SKIPPED {config.label} ({cause}): {error}")
-        return None, skipped
+    except SKIPPABLE_ERRORS as error:
+        return None, skipped_row(config.backbone, config.weights, config.padding, error)
 
 
 @dataclass

@@ -8,4 +8,8 @@
     how a saliency prediction moves when the image frame is cut (notebook 05, Figure 1).
 ``task_probing``
     the position readout on encoders trained for different tasks (notebook 05, Table 6).
+``absolute_location``, ``gap_position``, ``padding_parity``, ``input_size``
+    the questions the paper's successors asked (notebook 06): how far from the border a CNN
+    tells absolute location, position after global pooling, uneven padding and input-size
+    parity, input size against position.
 """

@@ -25,38 +25,13 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from ..backbones import (UNSUPPORTED_PADDING_REASONS, TappedBackbone, UnsupportedPaddingError, WeightsNotFoundError,
-                         build_backbone)
-from ..config import portable_text
+from ..backbones import TappedBackbone
 from ..features import images_to_tensor
-from ..padding import PARTIAL_RULE, apply_padding
+from ..probing import aggregate_over_seeds, build_or_skip
 from .absolute_location import one_thread
-from ..probing import SKIP_PADDING_UNSUPPORTED, SKIP_WEIGHTS_MISSING, SkippedRow, aggregate_over_seeds
 
 #: Value of the canvas around the patch (black).
 BACKGROUND = 0
-
-
-def build_rule_backbone(name: str, weights: str, input_size: int, rule: str, seed: int = 0) -> TappedBackbone:
-    """:func:`poslib.backbones.build_backbone`, with ``partial`` for every backbone.
-
-    ``partial`` is installed with :func:`poslib.padding.apply_padding` on the zero-padded
-    backbone when the backbone's builder does not list the rule (EfficientNet-Lite0,
-    ResNet-152 today); the weights are the same.
-
-    Raises
-    ------
-    UnsupportedPaddingError, WeightsNotFoundError
-        As :func:`poslib.backbones.build_backbone`.
-    """
-    try:
-        return build_backbone(name, weights, seed, input_size, rule)
-    except UnsupportedPaddingError:
-        if rule != PARTIAL_RULE:
-            raise
-    backbone = build_backbone(name, weights, seed, input_size, "zeros")
-    apply_padding(backbone, PARTIAL_RULE, inplace=True)
-    return backbone
 
 
 def grid_origins(canvas: int, grid: int, patch: int) -> list[tuple[int, int]]:
@@ -198,7 +173,7 @@ def probe_pooled(train: dict, train_labels: np.ndarray, test: dict, test_labels:
 
 
 def run_gap_study(settings, train_photos: np.ndarray, test_photos: np.ndarray, seed: int = 0,
-                  progress=None) -> tuple[pd.DataFrame, list[SkippedRow], dict]:
+                  progress=None) -> tuple[pd.DataFrame, list, dict]:
     """Pooled-feature position classification for every row and padding rule of the settings.
 
     Parameters
@@ -231,14 +206,9 @@ def run_gap_study(settings, train_photos: np.ndarray, test_photos: np.ndarray, s
     configs += [(b, w, r) for b, w in settings.gap_control_rows for r in settings.gap_control_rules]
     frames, skipped, masses = [], [], {}
     for backbone_name, weights, rule in (progress(configs) if progress else configs):
-        try:
-            backbone = build_rule_backbone(backbone_name, weights, settings.gap_canvas, rule)
-        except (UnsupportedPaddingError, WeightsNotFoundError) as error:
-            missing = isinstance(error, WeightsNotFoundError)
-            reason = portable_text(str(error)) if missing else (
-                UNSUPPORTED_PADDING_REASONS.get((backbone_name, rule)) or portable_text(str(error)))
-            skipped.append(SkippedRow(backbone_name, weights, rule,
-                                      SKIP_WEIGHTS_MISSING if missing else SKIP_PADDING_UNSUPPORTED, reason))
+        backbone, skip = build_or_skip(backbone_name, weights, rule, settings.gap_canvas)
+        if skip is not None:
+            skipped.append(skip)
             continue
         rows, mass = probe_pooled(pooled_taps(backbone, train_x), train_y, pooled_taps(backbone, test_x), test_y,
                                   n_classes, settings.seeds, settings.gap_top_k, settings.gap_epochs)
@@ -300,7 +270,7 @@ def plot_gap(summary: pd.DataFrame):
     return figure
 
 
-def plot_channel_mass(masses: dict, key) -> "matplotlib.figure.Figure":
+def plot_channel_mass(masses: dict, key):
     """Sorted weight mass per channel of one configuration's ``all`` classifier (first seed)."""
     import matplotlib.pyplot as plt
 

@@ -29,8 +29,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..backbones import build_backbone
 from ..probing import aggregate_over_seeds
-from .gap_position import build_rule_backbone
 from .padding_study import side_asymmetry, border_errors
 
 
@@ -160,7 +160,7 @@ def run_parity_study(settings, progress=None) -> tuple[pd.DataFrame, pd.DataFram
     configs = [(b, w, r, s) for b, w, r in configs for s in settings.parity_sizes]
     rows, layer_rows, maps = [], [], {}
     for backbone_name, weights, rule, size in (progress(configs) if progress else configs):
-        backbone = build_rule_backbone(backbone_name, weights, size, rule)
+        backbone = build_backbone(backbone_name, weights, 0, size, rule)
         labels = {"backbone": backbone_name, "weights": weights, "padding": rule, "input_size": size}
         uneven = uneven_layers(backbone, size)
         layer_rows.append({**labels, "uneven_layers": uneven})

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+
+from poslib.backbones import build_backbone
 import torch
 from torch import nn
 
@@ -48,7 +50,7 @@ def test_top_channels_and_mass():
 
 
 def test_partial_rule_is_installed_on_efficientnet():
-    backbone = gp.build_rule_backbone("efficientnet-lite0", "random", 64, "partial")
+    backbone = build_backbone("efficientnet-lite0", "random", 0, 64, "partial")
     assert any(isinstance(m, PartialConv2d) for m in backbone.modules())
 
 
