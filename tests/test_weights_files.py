@@ -22,11 +22,10 @@ def test_a_missing_weights_path_is_an_error_not_a_skip(tmp_path):
     assert not issubclass(WeightsPathError, backbones.UnsupportedPaddingError)
 
 
-def test_probing_does_not_swallow_a_missing_weights_path():
-    import inspect
-
-    source = inspect.getsource(probing.extract_or_skip)
-    assert "except (WeightsNotFoundError, UnsupportedPaddingError)" in source
+def test_probing_does_not_swallow_a_missing_weights_path(tmp_path):
+    assert not issubclass(backbones.WeightsPathError, probing.SKIPPABLE_ERRORS)
+    with pytest.raises(backbones.WeightsPathError, match="missing.pth"):
+        probing.build_or_skip("vgg16", str(tmp_path / "missing.pth"), "zeros", 32)
 
 
 def test_a_text_file_as_weights_names_the_file(tmp_path):
