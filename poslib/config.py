@@ -162,12 +162,17 @@ class PaddingStudySettings:
 
 @dataclass(frozen=True)
 class TaskSettings:
-    """Notebook 05 (saliency and segmentation networks trained from scratch).
+    """Notebook 05 (saliency, segmentation and classification networks trained from scratch).
+
+    Every pixel-task variant learns from the pixels it predicts and all are compared on the
+    pixels every variant predicts (:func:`poslib.segnet.shared_region`); without padding the
+    small VGG loses 46-50 px at each side, so the inputs are larger than notebook 05 used
+    before registration (176 px: the central 80 x 80 pixels are compared).
 
     Parameters
     ----------
     saliency_size : int
-        Square input side of the saliency models.
+        Square input side of the saliency (and classification) models.
     saliency_train, saliency_test, sod_test : int
         Training images (of the ECSSD training split), held-out ECSSD test images and SOD
         test images; 0 keeps all. Embedded scenes: the same counts are generated.
@@ -177,30 +182,42 @@ class TaskSettings:
     segmentation_train, segmentation_test : int
         CamVid train / test images (0: all 367 / 233).
     segmentation_epochs : int
+    classification_epochs : int
+        Epochs of the classification encoder (ImageNet labels distilled from
+        EfficientNet-Lite0 on the saliency training photos).
+    distillation_temperature : float
     batch_size : int
+    training_seeds : tuple of int
+        Seeds of every trained network (initialisation, batch order, flips): tables give the
+        mean and spread over them.
     padding_rules : tuple of str
-        Encoder padding rules trained for each task (the first is the reference, ``zeros``).
+        Encoder padding rules trained for each pixel task (``zeros`` and ``valid`` are compared by claim 7).
     crop_fractions : tuple of float
-        Fractions of the width cut away on the right for the frame-shift measurement.
+        Nominal fractions of the width cut away on the right for the frame-shift measurement
+        (kept widths are rounded to multiples of 16 px, the encoder's total stride).
     probe_seeds : tuple of int
-        Readout seeds of the Table-6 probing.
+        Readout seeds of the Table-6 probing of the reference networks (the small-VGG rows vary
+        by training seed and use the first readout seed).
     probe_padding_rules : tuple of str
         Which trained encoders (by padding rule) Table 6 probes.
     """
 
-    saliency_size: int = 128
+    saliency_size: int = 176
     saliency_train: int = 0
     saliency_test: int = 0
     sod_test: int = 0
     saliency_epochs: int = 8
-    segmentation_size: tuple[int, int] = (120, 160)
+    segmentation_size: tuple[int, int] = (160, 224)
     segmentation_train: int = 0
     segmentation_test: int = 0
-    segmentation_epochs: int = 12
+    segmentation_epochs: int = 10
+    classification_epochs: int = 8
+    distillation_temperature: float = 2.0
     batch_size: int = 16
-    padding_rules: tuple[str, ...] = ("zeros", "valid", "reflect")
-    crop_fractions: tuple[float, ...] = (0.1, 0.2, 0.25)
-    probe_seeds: tuple[int, ...] = (0,)
+    training_seeds: tuple[int, ...] = (0, 1, 2)
+    padding_rules: tuple[str, ...] = ("zeros", "valid")
+    crop_fractions: tuple[float, ...] = (0.1, 0.2, 0.3)
+    probe_seeds: tuple[int, ...] = (0, 1, 2)
     probe_padding_rules: tuple[str, ...] = ("zeros",)
 
 
@@ -392,10 +409,10 @@ PROFILES: dict[str, Profile] = {
             readout_padding_rows=((RAW_PIXELS, "none"), ("vgg16", "random")),
             rule_rows=(("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
             rules=("zeros", "valid", "circular"), border_bins=8),
-        tasks=TaskSettings(saliency_size=112, saliency_train=16, saliency_test=8, sod_test=8, saliency_epochs=2,
-                           segmentation_size=(96, 128), segmentation_train=16, segmentation_test=8,
-                           segmentation_epochs=2, batch_size=8, padding_rules=("zeros", "valid"),
-                           crop_fractions=(0.15,)),
+        tasks=TaskSettings(saliency_size=128, saliency_train=16, saliency_test=8, sod_test=8, saliency_epochs=2,
+                           segmentation_size=(112, 144), segmentation_train=16, segmentation_test=8,
+                           segmentation_epochs=2, classification_epochs=2, batch_size=8, training_seeds=(0, 1),
+                           crop_fractions=(0.15,), probe_seeds=(0,)),
         beyond=BeyondSettings(
             seeds=(0,), location_canvas=32, location_distances=(0, 2, 8), location_depths=(2,),
             location_channels=8, location_train=64, location_test=100, location_epochs=15,
@@ -415,7 +432,7 @@ PROFILES: dict[str, Profile] = {
         padding_study=PaddingStudySettings(
             batch_size=16, train_images=200,
             readout_padding_rows=((RAW_PIXELS, "none"),) + _DEFAULT_STUDY_ROWS, rule_rows=_DEFAULT_STUDY_ROWS),
-        tasks=TaskSettings(saliency_train=600),
+        tasks=TaskSettings(saliency_train=400),
         beyond=BeyondSettings(),
     ),
     "paper": Profile(
@@ -425,8 +442,9 @@ PROFILES: dict[str, Profile] = {
                                     level_rows=IMAGENET_ROWS + CONTROL_ROWS[1:]),
         padding_study=PaddingStudySettings(readout_padding_rows=((RAW_PIXELS, "none"),) + IMAGENET_ROWS
                                            + CONTROL_ROWS[1:], rule_rows=IMAGENET_ROWS + CONTROL_ROWS[1:]),
-        tasks=TaskSettings(saliency_size=224, saliency_epochs=30, segmentation_size=(360, 480),
-                           segmentation_epochs=60, crop_fractions=(0.1, 0.2, 0.3, 0.4), probe_seeds=(0, 1, 2),
+        tasks=TaskSettings(saliency_size=224, saliency_epochs=30, segmentation_size=(352, 480),
+                           segmentation_epochs=60, classification_epochs=30, training_seeds=(0, 1, 2, 3, 4),
+                           padding_rules=("zeros", "valid", "reflect"), crop_fractions=(0.1, 0.2, 0.3, 0.4),
                            probe_padding_rules=("zeros", "valid")),
         beyond=BeyondSettings(
             location_canvas=64, location_height=64, location_distances=(0, 1, 2, 4, 8, 16, 24), location_depths=(1, 2, 4, 8),

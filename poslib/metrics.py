@@ -19,7 +19,8 @@ nothing. It means the readout diverged or the features overflowed.
 
 Task metrics
 ------------
-Saliency maps are scored with pysodmetrics (F-measure with beta^2 = 0.3, MAE);
+Saliency maps are scored with pysodmetrics under the standard protocol (per-image
+normalised 8-bit maps; F-measure with beta^2 = 0.3, MAE), and on the raw maps;
 segmentation with a confusion matrix, per-class IoU and mean IoU (void pixels left out).
 """
 
@@ -138,14 +139,31 @@ def mae_per_image(predictions, target) -> np.ndarray:
 F_BETA2 = 0.3
 
 
-def saliency_scores(probabilities: np.ndarray, masks: np.ndarray) -> dict:
-    """Max F-measure, mean F-measure, adaptive F-measure (beta^2 = 0.3) and MAE, via pysodmetrics.
+def _fmeasure_and_mae(predictions, masks, normalize: bool) -> dict:
+    """pysodmetrics' F-measure curve (beta^2 = :data:`F_BETA2`) and MAE of predictions in the given form."""
+    import py_sod_metrics
 
-    The F-measure curve is pysodmetrics' ``FmeasureV2`` dynamic curve (the F-measure of each
-    image at 256 thresholds, averaged over images); *max F* is its maximum, *mean F* its
-    mean over thresholds, *adaptive F* uses twice the mean prediction as the threshold.
-    Predictions are passed as probabilities in [0, 1] without per-image min-max stretching
-    (``normalize=False``), so MAE measures the network's actual output.
+    handler = py_sod_metrics.FmeasureHandler(with_dynamic=True, with_adaptive=True, beta=F_BETA2)
+    fmeasure, mae = py_sod_metrics.FmeasureV2({"fm": handler}), py_sod_metrics.MAE()
+    for prediction, mask in zip(predictions, masks):
+        fmeasure.step(prediction, mask, normalize=normalize)
+        mae.step(prediction, mask, normalize=normalize)
+    curve = fmeasure.get_results()["fm"]
+    return {"max_f": float(np.max(curve["dynamic"])), "mean_f": float(np.mean(curve["dynamic"])),
+            "adaptive_f": float(curve["adaptive"]), "mae": float(mae.get_results()["mae"])}
+
+
+def saliency_scores(probabilities: np.ndarray, masks: np.ndarray) -> dict:
+    """Salient-object scores under the standard protocol, and the same on the raw maps.
+
+    Standard protocol (as the public SOD evaluation toolboxes): each map is stored as an
+    8-bit image (``round(255 p)``) and min-max normalised per image; the F-measure
+    (beta^2 = 0.3) is computed at 256 thresholds and averaged over images (pysodmetrics'
+    ``FmeasureV2`` dynamic curve): *max F* is the curve's maximum, *mean F* its mean,
+    *adaptive F* thresholds each map at twice its mean; *MAE* is the mean absolute error of
+    the normalised maps. The ``raw_*`` scores use the probabilities as they are (no
+    stretching), so an unsure model (all probabilities near 0.5) is not rescued by the
+    normalisation.
 
     Parameters
     ----------
@@ -154,25 +172,24 @@ def saliency_scores(probabilities: np.ndarray, masks: np.ndarray) -> dict:
     masks : numpy.ndarray
         (N, H, W), nonzero = salient.
 
+    Returns
+    -------
+    dict
+        max_f, mean_f, adaptive_f, mae, raw_max_f, raw_mean_f, raw_adaptive_f, raw_mae, n_images.
+
     Examples
     --------
     >>> mask = np.zeros((1, 4, 4)); mask[0, :2] = 1
-    >>> scores = saliency_scores(mask.astype(float), mask)
-    >>> round(scores["max_f"], 3), round(scores["mae"], 3)
-    (1.0, 0.0)
+    >>> scores = saliency_scores(0.4 + 0.2 * mask, mask)  # unsure, but ranked right
+    >>> round(scores["max_f"], 3), round(scores["mae"], 3), round(scores["raw_mae"], 3)
+    (1.0, 0.0, 0.4)
     """
-    import py_sod_metrics
-
-    handler = py_sod_metrics.FmeasureHandler(with_dynamic=True, with_adaptive=True, beta=F_BETA2)
-    fmeasure, mae = py_sod_metrics.FmeasureV2({"fm": handler}), py_sod_metrics.MAE()
-    for prediction, mask in zip(probabilities, masks):
-        prediction = np.clip(np.asarray(prediction, dtype=np.float64), 0.0, 1.0)
-        mask = np.asarray(mask) > 0
-        fmeasure.step(prediction, mask, normalize=False)
-        mae.step(prediction, mask, normalize=False)
-    curve = fmeasure.get_results()["fm"]
-    return {"max_f": float(np.max(curve["dynamic"])), "mean_f": float(np.mean(curve["dynamic"])),
-            "adaptive_f": float(curve["adaptive"]), "mae": float(mae.get_results()["mae"]), "n_images": len(masks)}
+    probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
+    binary = np.asarray(masks) > 0
+    as_8bit = np.rint(probabilities * 255).astype(np.uint8)
+    standard = _fmeasure_and_mae(as_8bit, binary.astype(np.uint8) * 255, normalize=True)
+    raw = _fmeasure_and_mae(probabilities, binary, normalize=False)
+    return {**standard, **{f"raw_{key}": value for key, value in raw.items()}, "n_images": len(binary)}
 
 
 def confusion_matrix(predicted: np.ndarray, target: np.ndarray, n_classes: int, ignore_index: int) -> np.ndarray:

@@ -217,3 +217,20 @@ def find_near_duplicates(train_images: Sequence[ImageLike] | np.ndarray | str | 
 
     return [NearDuplicatePair(int(i), int(j), int(distances[i, j]), name(train[i]), name(test[j]))
             for i, j in zip(train_idx[order], test_idx[order])]
+
+
+def near_duplicate_records(train_images, train_ids, test_images, test_ids,
+                           threshold: int = DEFAULT_THRESHOLD) -> dict[int, dict]:
+    """Test positions that are near-duplicates of a training image, each with its closest match.
+
+    Returns
+    -------
+    dict
+        Test index -> ``{"test": test id, "train": training id, "distance": bits}`` (the
+        closest training image; ties: the first).
+    """
+    records = {}
+    for pair in find_near_duplicates(train_images, test_images, threshold):
+        records.setdefault(pair.test_index, {"test": test_ids[pair.test_index], "train": train_ids[pair.train_index],
+                                             "distance": pair.distance})
+    return records

@@ -27,7 +27,7 @@ from .backbones import (CONTROL_CLASS, IMAGENET_CLASS, OTHER_CLASS, TappedBackbo
 from .config import Profile, portable_text
 from .data import ImageSet, natural_image_set, resolve_data_root, subset_indices, synthetic_image_sets
 from .features import FeatureConfig, FeatureSet, extract_features
-from .near_duplicates import DEFAULT_THRESHOLD, find_near_duplicates
+from .near_duplicates import DEFAULT_THRESHOLD, near_duplicate_records
 from .patterns import PATTERN_NAMES, make_patterns
 from .readout import ReadoutConfig, evaluate, predict, train_readouts
 
@@ -92,11 +92,7 @@ def without_near_duplicates(train: ImageSet, candidates: ImageSet, limit: int,
     removed : list of dict
         ``{"test", "train", "distance"}`` for every dropped candidate.
     """
-    pairs = find_near_duplicates(train.images, candidates.images)
-    removed = {}
-    for pair in pairs:
-        removed.setdefault(pair.test_index, {"test": candidates.ids[pair.test_index],
-                                             "train": train.ids[pair.train_index], "distance": pair.distance})
+    removed = near_duplicate_records(train.images, train.ids, candidates.images, candidates.ids)
     keep = np.array([i for i in range(len(candidates)) if i not in removed], dtype=np.int64)
     keep = keep[subset_indices(len(keep), limit, seed)]
     test = dataclasses.replace(candidates, images=candidates.images[keep], ids=[candidates.ids[i] for i in keep],

@@ -22,7 +22,10 @@ trained encoder can be probed like any other backbone.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -102,19 +105,171 @@ def encoder_output_side(side: int, convs: tuple[int, ...] = VGG_SMALL_CONVS, pad
     >>> encoder_output_side(128), encoder_output_side(128, padding_rule="valid")
     (8, 3)
     """
+    return tap_geometry(side, convs, padding_rule)[-1].size
+
+
+# ----------------------------------------------------------------------------- geometry and registration
+
+
+@dataclass(frozen=True)
+class TapGeometry:
+    """Where a tap's positions sit along one axis of the input.
+
+    Position ``j`` of the tap is centred on input coordinate ``offset + stride * j``
+    (coordinates in pixel indices: input pixel ``i`` has its centre at ``i``), i.e. on the
+    centre of its receptive field when that field lies inside the input.
+
+    Attributes
+    ----------
+    offset : float
+    stride : int
+    size : int
+        Number of positions (0: the input is too small for this tap).
+    """
+
+    offset: float
+    stride: int
+    size: int
+
+    def centre(self, position) -> np.ndarray:
+        """Input coordinate of tap position(s) ``position`` (fractional positions interpolate)."""
+        return self.offset + self.stride * np.asarray(position, dtype=np.float64)
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """Input coordinates of the first and the last position's centre."""
+        return self.offset, self.offset + self.stride * (self.size - 1)
+
+
+def tap_geometry(side: int, convs: tuple[int, ...] = VGG_SMALL_CONVS, padding_rule: str = "zeros") -> list[TapGeometry]:
+    """:class:`TapGeometry` of every tap (``f1..f5``) along an input axis of ``side`` pixels.
+
+    A padded ("same") 3x3 convolution keeps size and centres; an unpadded one drops one
+    position on each side (the centre moves inwards by one stride); a 2x2 max-pool (floor
+    mode) halves the size, averages each pair's centres and doubles the stride.
+
+    Examples
+    --------
+    >>> [(g.offset, g.stride, g.size) for g in tap_geometry(128, padding_rule="valid")][-1]
+    (45.5, 16, 3)
+    >>> [(g.offset, g.stride, g.size) for g in tap_geometry(128)][-1]
+    (7.5, 16, 8)
+    """
     padding_rule = check_padding_rule(padding_rule)
+    offset, stride, size, taps = 0.0, 1, side, []
     for index, n_convs in enumerate(convs):
         if index:
-            side //= 2
+            offset, stride, size = offset + stride / 2, stride * 2, size // 2
         if padding_rule == "valid":
-            side -= 2 * n_convs
-        if side < 1:
-            return 0
-    return side
+            offset, size = offset + n_convs * stride, size - 2 * n_convs
+        taps.append(TapGeometry(offset, stride, max(size, 0)))
+    return taps
+
+
+@dataclass(frozen=True)
+class Region:
+    """A rectangle of input pixels: rows ``top:bottom``, columns ``left:right``."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width)."""
+        return self.bottom - self.top, self.right - self.left
+
+    def crop(self, maps: np.ndarray) -> np.ndarray:
+        """The region of (..., H, W) maps (a view)."""
+        return maps[..., self.top:self.bottom, self.left:self.right]
+
+    def contains(self, other: "Region") -> bool:
+        """Whether ``other`` lies inside this region."""
+        return (self.top <= other.top and other.bottom <= self.bottom and self.left <= other.left
+                and other.right <= self.right)
+
+    def describe(self, height: int, width: int) -> str:
+        """One phrase for notebooks, e.g. ``rows 46-109, columns 46-173 of 160 x 224 (23% of the pixels)``."""
+        share = 100.0 * (self.bottom - self.top) * (self.right - self.left) / (height * width)
+        return (f"rows {self.top}-{self.bottom - 1}, columns {self.left}-{self.right - 1} of {height} x {width} "
+                f"({share:.0f}% of the pixels)")
+
+
+def _axis_extent(side: int, convs: tuple[int, ...], padding_rule: str) -> tuple[int, int]:
+    """Input pixels (start, stop) that every tap covers without extrapolation (padded: the whole axis)."""
+    if check_padding_rule(padding_rule) != "valid":
+        return 0, side
+    first, last = tap_geometry(side, convs, padding_rule)[-1].span
+    return int(np.ceil(first)), int(np.floor(last)) + 1
+
+
+def output_region(height: int, width: int, convs: tuple[int, ...] = VGG_SMALL_CONVS,
+                  padding_rule: str = "zeros") -> Region:
+    """The input pixels a variant predicts, registered: all of them with padding; without
+    padding, those between the first and the last f5 centre (the deepest map's footprint).
+
+    Raises
+    ------
+    ConfigError
+        If the input is too small for the encoder with this padding rule.
+
+    Examples
+    --------
+    >>> output_region(128, 128, padding_rule="valid")
+    Region(top=46, bottom=78, left=46, right=78)
+    """
+    for side in (height, width):
+        if tap_geometry(side, convs, padding_rule)[-1].size < 1:
+            raise ConfigError(f"input {height}x{width} is too small for the encoder with padding rule "
+                              f"{check_padding_rule(padding_rule)!r}")
+    (top, bottom), (left, right) = (_axis_extent(side, convs, padding_rule) for side in (height, width))
+    if bottom <= top or right <= left:
+        raise ConfigError(f"input {height}x{width} is too small for the encoder with padding rule "
+                          f"{check_padding_rule(padding_rule)!r}: its f5 map needs at least 2 positions per side "
+                          f"to cover any pixel")
+    return Region(top, bottom, left, right)
+
+
+def shared_region(height: int, width: int, padding_rules, convs: tuple[int, ...] = VGG_SMALL_CONVS) -> Region:
+    """The input pixels every padding variant predicts (the intersection of :func:`output_region`).
+
+    All variants are scored on this region, so they answer for the same pixels. It is the
+    interior of the image: padding reaches a padded network's outputs here only near the
+    region's edges (through the deepest taps, whose fields there extend past the border).
+    """
+    regions = [output_region(height, width, convs, rule) for rule in padding_rules]
+    return Region(max(r.top for r in regions), min(r.bottom for r in regions),
+                  max(r.left for r in regions), min(r.right for r in regions))
+
+
+def interpolation_matrix(coordinates: np.ndarray, geometry: TapGeometry) -> np.ndarray:
+    """(len(coordinates), geometry.size) linear-interpolation weights of a tap at input coordinates.
+
+    Each row reads the tap at fractional position ``(x - offset) / stride``, clamped to the
+    first / last position (as bilinear resizing clamps at the border). With
+    ``offset = (stride - 1) / 2`` this equals ``F.interpolate(..., align_corners=False)``.
+    """
+    positions = np.clip((np.asarray(coordinates, np.float64) - geometry.offset) / geometry.stride,
+                        0, geometry.size - 1)
+    lower = np.floor(positions).astype(np.int64)
+    upper = np.minimum(lower + 1, geometry.size - 1)
+    weight = positions - lower
+    matrix = np.zeros((len(positions), geometry.size))
+    rows = np.arange(len(positions))
+    np.add.at(matrix, (rows, lower), 1.0 - weight)
+    np.add.at(matrix, (rows, upper), weight)
+    return matrix
+
+
+def stretched_positions(n_output: int, n_tap: int) -> np.ndarray:
+    """Fractional tap positions that plain bilinear resizing (``align_corners=False``) reads for
+    each of ``n_output`` pixels: the stretched mapping, for comparison with the registered one."""
+    return np.clip((np.arange(n_output) + 0.5) * n_tap / n_output - 0.5, 0, n_tap - 1)
 
 
 class EncoderDecoder(nn.Module):
-    """:class:`VGGEncoder` plus a 1x1-convolution decoder over all taps (see the module docstring).
+    """:class:`VGGEncoder` plus a registered 1x1-convolution decoder over all taps (module docstring).
 
     Parameters
     ----------
@@ -136,18 +291,53 @@ class EncoderDecoder(nn.Module):
         self.head = nn.Sequential(nn.BatchNorm2d(decoder_channels), nn.ReLU(inplace=True),
                                   nn.Conv2d(decoder_channels, n_outputs, 1))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits (B, n_outputs, H, W) at the input size."""
+    def output_region(self, height: int, width: int) -> Region:
+        """The pixels this variant predicts for a ``height`` x ``width`` input (:func:`output_region`)."""
+        return output_region(height, width, self.encoder.convs, self.padding_rule)
+
+    def forward(self, images: torch.Tensor, region: Region | None = None) -> torch.Tensor:
+        """Logits (B, n_outputs, h, w) on the pixels of ``region`` (default: :meth:`output_region`).
+
+        Every tap is read at each output pixel's own coordinate through its
+        :class:`TapGeometry`, so an output pixel and the tap positions fused into it are centred
+        on the same input pixel (no stretching). A region outside what this variant predicts
+        is refused (:class:`poslib.config.ConfigError`).
+        """
         height, width = images.shape[-2:]
-        if min(encoder_output_side(height, self.encoder.convs, self.padding_rule),
-               encoder_output_side(width, self.encoder.convs, self.padding_rule)) < 1:
-            raise ConfigError(f"input {height}x{width} is too small for the encoder with padding rule "
-                              f"{self.padding_rule!r}")
-        taps = self.encoder(images)
-        size = taps[0].shape[-2:]
-        fused = sum(F.interpolate(lateral(tap), size=size, mode="bilinear", align_corners=False)
-                    for lateral, tap in zip(self.lateral, taps))
-        return F.interpolate(self.head(fused), size=(height, width), mode="bilinear", align_corners=False)
+        own = self.output_region(height, width)
+        region = own if region is None else region
+        if not own.contains(region):
+            raise ConfigError(f"{region} is outside the pixels the {self.padding_rule!r} variant predicts for a "
+                              f"{height}x{width} input ({own}); use poslib.segnet.shared_region")
+        rows = np.arange(region.top, region.bottom)
+        columns = np.arange(region.left, region.right)
+        fused = 0
+        for lateral, tap, row_geometry, column_geometry in zip(
+                self.lateral, self.encoder(images), tap_geometry(height, self.encoder.convs, self.padding_rule),
+                tap_geometry(width, self.encoder.convs, self.padding_rule)):
+            along_rows = torch.from_numpy(interpolation_matrix(rows, row_geometry)).to(tap.dtype)
+            along_columns = torch.from_numpy(interpolation_matrix(columns, column_geometry)).to(tap.dtype)
+            fused = fused + torch.einsum("yi,bcij,xj->bcyx", along_rows, lateral(tap), along_columns)
+        return self.head(fused)
+
+
+class EncoderClassifier(nn.Module):
+    """:class:`VGGEncoder` + global average pooling of f5 + a linear layer: the classification twin.
+
+    Same encoder (and the same ``encoder.*`` weight names) as :class:`EncoderDecoder`, so a
+    trained classifier's encoder is probed as the backbone ``vggsmall`` like the pixel-task ones.
+    """
+
+    def __init__(self, n_outputs: int, padding_rule: str = "zeros", widths: tuple[int, ...] = VGG_SMALL_WIDTHS,
+                 convs: tuple[int, ...] = VGG_SMALL_CONVS):
+        super().__init__()
+        self.padding_rule = check_padding_rule(padding_rule)
+        self.encoder = apply_padding(VGGEncoder(widths, convs), self.padding_rule, inplace=True)
+        self.classifier = nn.Linear(widths[-1], n_outputs)
+
+    def forward(self, images: torch.Tensor, region: Region | None = None) -> torch.Tensor:
+        """Class logits (B, n_outputs); ``region`` is ignored (one output per image)."""
+        return self.classifier(self.encoder(images)[-1].mean(dim=(2, 3)))
 
 
 def count_parameters(model: nn.Module) -> int:

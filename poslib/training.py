@@ -1,8 +1,15 @@
 """Training the task networks of notebook 05 from scratch, with a content-keyed weight cache.
 
 Training: Adam (lr :attr:`TrainConfig.lr`, cosine decay per step), random horizontal flips,
-binary cross-entropy (saliency) or cross-entropy with an ignored void id (segmentation);
-seeded initialisation and batch order, so the same seed gives the same weights on CPU.
+binary cross-entropy (saliency), cross-entropy with an ignored void id (segmentation) or
+cross-entropy with a teacher's soft labels at temperature :attr:`TrainConfig.temperature`
+(classification, :func:`poslib.task_data.distilled_classification_data`); seeded
+initialisation and batch order, so the same seed gives the same weights on CPU.
+
+Each pixel-task variant learns from every pixel it predicts, registered with the input
+(:meth:`poslib.segnet.EncoderDecoder.output_region`: the whole image with padding, the
+deepest map's footprint without). Variants are compared on the pixels all of them predict
+(:func:`poslib.segnet.shared_region`); the padded ones are also scored on the whole frame.
 
 Trained weights are cached like features: a :class:`poslib.store.CacheEntry` whose key
 hashes the training configuration, the training data's content, the torch version and
@@ -28,12 +35,15 @@ from .data import DatasetError, PairedSet
 from .features import images_to_tensor
 from .metrics import saliency_scores, segmentation_scores
 from .padding import check_padding_rule
-from .segnet import DECODER_CHANNELS, VGG_SMALL_CONVS, VGG_SMALL_WIDTHS, EncoderDecoder, count_parameters
+from .segnet import (DECODER_CHANNELS, VGG_SMALL_CONVS, VGG_SMALL_WIDTHS, EncoderClassifier, EncoderDecoder, Region,
+                     count_parameters, output_region, shared_region)
 from .store import CacheEntry, content_key
 from .task_data import TaskData
 
 #: Bump when the meaning of cached weights changes.
-MODEL_CACHE_FORMAT = 2
+MODEL_CACHE_FORMAT = 3
+#: Tasks a :class:`TrainConfig` can train.
+TASKS = ("saliency", "segmentation", "classification")
 
 
 @dataclass(frozen=True)
@@ -42,10 +52,11 @@ class TrainConfig:
 
     Parameters
     ----------
-    task : {"saliency", "segmentation"}
+    task : {"saliency", "segmentation", "classification"}
     padding_rule : str
         Encoder padding rule.
     n_outputs : int
+        Output channels (classes for segmentation and classification).
     epochs, batch_size : int
     lr, weight_decay : float
         Adam settings; the learning rate follows a cosine from ``lr`` to 0 over all steps.
@@ -57,6 +68,9 @@ class TrainConfig:
         Seed of the initialisation, batch order and flips.
     widths, convs : tuple of int
     decoder_channels : int
+    temperature : float
+        Distillation temperature of the classification loss (the soft labels are the
+        teacher's at this temperature).
     """
 
     task: str
@@ -72,16 +86,27 @@ class TrainConfig:
     widths: tuple[int, ...] = VGG_SMALL_WIDTHS
     convs: tuple[int, ...] = VGG_SMALL_CONVS
     decoder_channels: int = DECODER_CHANNELS
+    temperature: float = 2.0
 
     def __post_init__(self):
-        if self.task not in ("saliency", "segmentation"):
-            raise ConfigError(f"unknown task {self.task!r}; use 'saliency' or 'segmentation'")
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task {self.task!r}; use one of {', '.join(map(repr, TASKS))}")
         object.__setattr__(self, "padding_rule", check_padding_rule(self.padding_rule))
 
-    def build_model(self) -> EncoderDecoder:
+    def build_model(self) -> EncoderDecoder | EncoderClassifier:
         """A freshly initialised model (seeded by :attr:`seed`)."""
+        if self.task == "classification":
+            return seeded(self.seed, lambda: EncoderClassifier(self.n_outputs, self.padding_rule, self.widths,
+                                                               self.convs))
         return seeded(self.seed, lambda: EncoderDecoder(self.n_outputs, self.padding_rule, self.widths, self.convs,
                                                         self.decoder_channels))
+
+    def region(self, height: int, width: int) -> Region | None:
+        """The pixels the loss covers for a ``height`` x ``width`` input: all the variant predicts
+        (:func:`poslib.segnet.output_region`; None for classification)."""
+        if self.task == "classification":
+            return None
+        return output_region(height, width, self.convs, self.padding_rule)
 
 
 def task_config(data: TaskData, padding_rule: str, epochs: int, batch_size: int, seed: int = 0,
@@ -92,9 +117,13 @@ def task_config(data: TaskData, padding_rule: str, epochs: int, batch_size: int,
 
 
 def task_loss(config: TrainConfig, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy (saliency) or cross-entropy ignoring :attr:`TrainConfig.ignore_index`."""
+    """Binary cross-entropy (saliency), cross-entropy ignoring :attr:`TrainConfig.ignore_index`
+    (segmentation) or cross-entropy with soft labels at :attr:`TrainConfig.temperature`,
+    scaled by its square as in knowledge distillation (classification)."""
     if config.task == "saliency":
         return F.binary_cross_entropy_with_logits(logits[:, 0], targets.float())
+    if config.task == "classification":
+        return F.cross_entropy(logits / config.temperature, targets.float()) * config.temperature ** 2
     return F.cross_entropy(logits, targets.long(), ignore_index=config.ignore_index)
 
 
@@ -102,7 +131,8 @@ def check_targets(config: TrainConfig, data: PairedSet) -> None:
     """Refuse training targets the loss would misread.
 
     Saliency targets must be 0/1; segmentation targets class ids ``0..n_outputs-1`` or
-    :attr:`TrainConfig.ignore_index`. (Cross-entropy would fail with an opaque device-side
+    :attr:`TrainConfig.ignore_index`; classification targets one probability vector of
+    ``n_outputs`` classes per image. (Cross-entropy would fail with an opaque device-side
     error on an out-of-range id; binary cross-entropy would silently train on it.)
 
     Raises
@@ -110,6 +140,14 @@ def check_targets(config: TrainConfig, data: PairedSet) -> None:
     DatasetError
         Naming the data set, the offending values and the valid ones.
     """
+    if config.task == "classification":
+        targets = np.asarray(data.targets, dtype=np.float64)
+        if (targets.shape != (len(data), config.n_outputs) or (targets < 0).any()
+                or not np.allclose(targets.sum(axis=1), 1.0, atol=1e-3)):
+            raise DatasetError(f"classification targets of {data.name!r} ({data.source}) must be one probability "
+                               f"vector of {config.n_outputs} classes per image (shape ({len(data)}, "
+                               f"{config.n_outputs}), non-negative, rows summing to 1); got shape {targets.shape}")
+        return
     values = np.flatnonzero(np.bincount(np.asarray(data.targets, dtype=np.int64).ravel()))
     if config.task == "saliency":
         valid, what = {0, 1}, "0/1 (background / salient)"
@@ -123,12 +161,12 @@ def check_targets(config: TrainConfig, data: PairedSet) -> None:
 
 
 def train_model(config: TrainConfig, data: PairedSet, progress: bool = True,
-                description: str = "") -> tuple[EncoderDecoder, pd.DataFrame]:
-    """Train a model from scratch on ``data``.
+                description: str = "") -> tuple[EncoderDecoder | EncoderClassifier, pd.DataFrame]:
+    """Train a model from scratch on ``data`` (pixel tasks: on :meth:`TrainConfig.region`).
 
     Returns
     -------
-    model : EncoderDecoder
+    model : EncoderDecoder or EncoderClassifier
         In eval mode.
     history : pandas.DataFrame
         One row per step: epoch, step, loss, lr.
@@ -142,6 +180,7 @@ def train_model(config: TrainConfig, data: PairedSet, progress: bool = True,
         raise DatasetError(f"no training pairs in {data.name!r}")
     check_targets(config, data)
     model = config.build_model()
+    region = config.region(*data.images.shape[1:3])
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total = steps_per_epoch * config.epochs
@@ -160,9 +199,12 @@ def train_model(config: TrainConfig, data: PairedSet, progress: bool = True,
                 if config.flip:
                     flips = rng.random(len(index)) < 0.5
                     images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
-                    targets = np.where(flips[:, None, None], targets[:, :, ::-1], targets)
+                    if region is not None:
+                        targets = np.where(flips[:, None, None], targets[:, :, ::-1], targets)
+                if region is not None:
+                    targets = region.crop(targets)
                 inputs = images_to_tensor(images)
-                loss = task_loss(config, model(inputs), torch.from_numpy(np.ascontiguousarray(targets)))
+                loss = task_loss(config, model(inputs, region), torch.from_numpy(np.ascontiguousarray(targets)))
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
@@ -189,8 +231,8 @@ class TrainedModel:
 
     @property
     def label(self) -> str:
-        """``<task>/<padding rule>``."""
-        return f"{self.config.task}/{self.config.padding_rule}"
+        """``<task>/<padding rule>/seed<seed>``."""
+        return f"{self.config.task}/{self.config.padding_rule}/seed{self.config.seed}"
 
 
 def model_cache_entry(config: TrainConfig, data: PairedSet, cache_root: Path | None = None) -> CacheEntry:
@@ -253,54 +295,91 @@ def trained_model(config: TrainConfig, data: PairedSet, cache_root: Path | None 
 
 
 @torch.inference_mode()
-def predict_logits(model: EncoderDecoder, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """Logits (N, n_outputs, H, W) of uint8 images (N, H, W, 3)."""
+def predict_logits(model: EncoderDecoder, images: np.ndarray, region: Region | None = None,
+                   batch_size: int = 16) -> np.ndarray:
+    """Logits (N, n_outputs, h, w) of uint8 images (N, H, W, 3) on ``region`` (default: all the model predicts)."""
     model.eval()
-    outputs = [model(images_to_tensor(images[start:start + batch_size])).numpy()
+    outputs = [model(images_to_tensor(images[start:start + batch_size]), region).numpy()
                for start in range(0, len(images), batch_size)]
     return np.concatenate(outputs).astype(np.float32)
 
 
-def predict_saliency(model: EncoderDecoder, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """Saliency probabilities (N, H, W) in [0, 1]."""
-    return 1.0 / (1.0 + np.exp(-predict_logits(model, images, batch_size)[:, 0]))
+def predict_saliency(model: EncoderDecoder, images: np.ndarray, region: Region | None = None,
+                     batch_size: int = 16) -> np.ndarray:
+    """Saliency probabilities (N, h, w) in [0, 1] on ``region``."""
+    return 1.0 / (1.0 + np.exp(-predict_logits(model, images, region, batch_size)[:, 0]))
 
 
-def predict_labels(model: EncoderDecoder, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """Class ids (N, H, W) of the most probable class."""
-    return predict_logits(model, images, batch_size).argmax(axis=1).astype(np.uint8)
+def predict_labels(model: EncoderDecoder, images: np.ndarray, region: Region | None = None,
+                   batch_size: int = 16) -> np.ndarray:
+    """Class ids (N, h, w) of the most probable class on ``region``."""
+    return predict_logits(model, images, region, batch_size).argmax(axis=1).astype(np.uint8)
 
 
-def evaluate_saliency(models: dict[str, TrainedModel], data: TaskData) -> pd.DataFrame:
-    """Saliency scores of every model on every test set (one row per padding and test set)."""
+def scoring_region(models: dict[str, list[TrainedModel]], test: PairedSet) -> Region:
+    """The pixels of ``test``'s images every variant predicts (their shared region)."""
+    first = next(iter(models.values()))[0].config
+    return shared_region(*test.images.shape[1:3], list(models), first.convs)
+
+
+#: ``scored_on`` values of the Table-5 rows.
+SHARED_REGION, FULL_FRAME = "shared region", "full frame"
+
+
+def _scored_regions(models: dict[str, list[TrainedModel]], test: PairedSet, padding: str) -> dict[str, Region]:
+    """The shared region, and the full frame where the variant predicts it (padded variants)."""
+    shared = scoring_region(models, test)
+    own = models[padding][0].model.output_region(*test.images.shape[1:3])
+    return {SHARED_REGION: shared} if own == shared else {SHARED_REGION: shared, FULL_FRAME: own}
+
+
+def evaluate_saliency(models: dict[str, list[TrainedModel]], data: TaskData) -> pd.DataFrame:
+    """Saliency scores per padding rule, training seed, test set and scored region.
+
+    Every variant is scored on the pixels all of them predict (``scored_on`` =
+    :data:`SHARED_REGION`); variants that predict the whole image are also scored on it
+    (:data:`FULL_FRAME`). Columns padding, seed, test_set, scored_on, then
+    :func:`poslib.metrics.saliency_scores` (standard protocol and ``raw_*``).
+    """
     rows = []
-    for padding, trained in models.items():
-        for test in data.tests:
-            scores = saliency_scores(predict_saliency(trained.model, test.images), test.targets)
-            rows.append({"padding": padding, "test_set": test.name, **scores})
+    for test in data.tests:
+        for padding, trained_models in models.items():
+            for scored_on, region in _scored_regions(models, test, padding).items():
+                for trained in trained_models:
+                    scores = saliency_scores(predict_saliency(trained.model, test.images, region),
+                                             region.crop(test.targets))
+                    rows.append({"padding": padding, "seed": trained.config.seed, "test_set": test.name,
+                                 "scored_on": scored_on, **scores})
     return pd.DataFrame(rows)
 
 
-def evaluate_segmentation(models: dict[str, TrainedModel], data: TaskData) -> pd.DataFrame:
-    """Per-class IoU and mIoU of every model on every test set, long format."""
+def evaluate_segmentation(models: dict[str, list[TrainedModel]], data: TaskData) -> pd.DataFrame:
+    """Per-class IoU, mIoU and pixel accuracy per padding rule, training seed, test set and scored
+    region (long format; regions as in :func:`evaluate_saliency`)."""
     frames = []
-    for padding, trained in models.items():
-        for test in data.tests:
-            scores = segmentation_scores(predict_labels(trained.model, test.images), test.targets,
-                                         data.class_names, data.ignore_index)
-            frames.append(scores.assign(padding=padding, test_set=test.name))
-    return pd.concat(frames, ignore_index=True)[["padding", "test_set", "metric", "class", "value"]]
+    for test in data.tests:
+        for padding, trained_models in models.items():
+            for scored_on, region in _scored_regions(models, test, padding).items():
+                for trained in trained_models:
+                    scores = segmentation_scores(predict_labels(trained.model, test.images, region),
+                                                 region.crop(test.targets), data.class_names, data.ignore_index)
+                    frames.append(scores.assign(padding=padding, seed=trained.config.seed, test_set=test.name,
+                                                scored_on=scored_on))
+    return pd.concat(frames, ignore_index=True)[["padding", "seed", "test_set", "scored_on", "metric", "class",
+                                                 "value"]]
 
 
-def train_task_models(data: TaskData, padding_rules, epochs: int, batch_size: int, seed: int = 0,
-                      progress: bool = True) -> dict[str, TrainedModel]:
-    """Train (or load from the cache) one model per padding rule, with the same schedule and seed."""
-    return {rule: trained_model(task_config(data, rule, epochs, batch_size, seed), data.train, progress=progress)
+def train_task_models(data: TaskData, padding_rules, epochs: int, batch_size: int, seeds=(0,),
+                      progress: bool = True, **overrides) -> dict[str, list[TrainedModel]]:
+    """Train (or load from the cache) one model per padding rule and seed, with the same schedule."""
+    return {rule: [trained_model(task_config(data, rule, epochs, batch_size, seed, **overrides), data.train,
+                                 progress=progress) for seed in seeds]
             for rule in padding_rules}
 
 
-def training_histories(models: dict[str, TrainedModel]) -> pd.DataFrame:
-    """Mean training loss per epoch of every model (columns task, padding, epoch, loss)."""
+def training_histories(models: dict[str, list[TrainedModel]]) -> pd.DataFrame:
+    """Mean training loss per epoch of every model (columns task, padding, seed, epoch, loss)."""
     frames = [trained.history.groupby("epoch", as_index=False)["loss"].mean()
-              .assign(task=trained.config.task, padding=padding) for padding, trained in models.items()]
-    return pd.concat(frames, ignore_index=True)[["task", "padding", "epoch", "loss"]]
+              .assign(task=trained.config.task, padding=padding, seed=trained.config.seed)
+              for padding, trained_models in models.items() for trained in trained_models]
+    return pd.concat(frames, ignore_index=True)[["task", "padding", "seed", "epoch", "loss"]]

@@ -43,9 +43,19 @@ def test_saliency_scores_hand_cases():
     inverted = metrics.saliency_scores(1.0 - mask.astype(float), mask)
     assert inverted["mae"] == pytest.approx(1.0)
     half = metrics.saliency_scores(np.full((1, 10, 10), 0.5), mask)
-    assert half["mae"] == pytest.approx(0.5)
+    assert half["raw_mae"] == pytest.approx(0.5)
     # everything predicted salient: precision 0.5, recall 1 -> F = 1.3 * 0.5 / (0.3 * 0.5 + 1)
-    assert half["max_f"] == pytest.approx(1.3 * 0.5 / (0.3 * 0.5 + 1.0), abs=1e-3)
+    assert half["raw_max_f"] == pytest.approx(1.3 * 0.5 / (0.3 * 0.5 + 1.0), abs=1e-3)
+    assert half["max_f"] == pytest.approx(half["raw_max_f"], abs=1e-3)  # a constant map is not stretched
+
+
+def test_standard_protocol_normalises_each_map_and_raw_scores_do_not():
+    mask = np.zeros((2, 10, 10), np.uint8)
+    mask[:, :, :5] = 1
+    unsure = 0.45 + 0.1 * mask  # right ranking, probabilities near 0.5
+    scores = metrics.saliency_scores(unsure, mask)
+    assert scores["max_f"] == pytest.approx(1.0) and scores["mae"] == pytest.approx(0.0, abs=1e-9)
+    assert scores["raw_mae"] == pytest.approx(0.45, abs=1e-6) and scores["raw_mean_f"] < scores["mean_f"]
 
 
 def test_confusion_matrix_and_iou_hand_case():

@@ -1,17 +1,19 @@
 """poslib.training: training from scratch, determinism, the weight cache, evaluation."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from poslib import scenes, training
+from poslib import scenes, segnet, training
 from poslib.backbones import build_backbone
 from poslib.segnet import VGG_SMALL_WIDTHS
 
 
 @pytest.fixture(scope="module")
 def tiny_scenes():
-    return scenes.saliency_scenes("train", 8, 96, seed=0)
+    return scenes.saliency_scenes("train", 8, 112, seed=0)
 
 
 def test_short_training_reduces_the_loss(tiny_scenes):
@@ -21,8 +23,34 @@ def test_short_training_reduces_the_loss(tiny_scenes):
     assert per_epoch.iloc[-1] < 0.8 * per_epoch.iloc[0]
 
 
+def test_pixel_tasks_learn_only_from_the_pixels_they_predict(tiny_scenes):
+    config = training.TrainConfig("saliency", "valid", 1, epochs=1, batch_size=4)
+    region = config.region(112, 112)
+    assert region == segnet.output_region(112, 112, padding_rule="valid")
+    changed = dataclasses.replace(tiny_scenes, targets=tiny_scenes.targets.copy())
+    changed.targets[:, :region.top] = 1 - changed.targets[:, :region.top]  # outside the region only
+    same = training.train_model(config, tiny_scenes, progress=False)[1]["loss"]
+    np.testing.assert_array_equal(same, training.train_model(config, changed, progress=False)[1]["loss"])
+    changed.targets[:, region.top] = 1 - changed.targets[:, region.top]  # one row inside: the loss changes
+    assert not np.array_equal(same, training.train_model(config, changed, progress=False)[1]["loss"])
+
+
+def test_classification_learns_soft_labels_and_refuses_non_distributions(tiny_scenes):
+    rng = np.random.default_rng(0)
+    soft = rng.dirichlet(np.ones(5), size=len(tiny_scenes)).astype(np.float32)
+    pairs = dataclasses.replace(tiny_scenes, targets=soft)
+    config = training.TrainConfig("classification", "zeros", 5, epochs=12, batch_size=8, lr=3e-3, flip=False)
+    model, history = training.train_model(config, pairs, progress=False)
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert set(model.state_dict()) >= {"encoder.stages.0.0.0.weight", "classifier.weight"}
+    from poslib.data import DatasetError
+
+    with pytest.raises(DatasetError, match="probability vector of 5 classes"):
+        training.train_model(config, dataclasses.replace(tiny_scenes, targets=soft * 2), progress=False)
+
+
 def test_segmentation_training_ignores_void_and_is_deterministic():
-    pairs = scenes.segmentation_scenes("train", 4, (96, 96), seed=0)
+    pairs = scenes.segmentation_scenes("train", 4, (112, 112), seed=0)
     pairs.targets[:, :10] = scenes.SCENE_IGNORE_INDEX
     config = training.TrainConfig("segmentation", "zeros", 4, epochs=1, batch_size=2)
     first = training.train_model(config, pairs, progress=False)[1]["loss"].to_numpy()
@@ -50,9 +78,9 @@ def test_weight_cache_loads_the_trained_weights_and_rebuilds_a_corrupt_entry(tmp
 def test_trained_encoder_loads_as_a_tapped_backbone(tmp_path, tiny_scenes):
     config = training.TrainConfig("saliency", "zeros", 1, epochs=1, batch_size=4)
     trained = training.trained_model(config, tiny_scenes, cache_root=tmp_path, progress=False)
-    backbone = build_backbone("vggsmall", str(trained.weights_path), 0, 96, "zeros")
+    backbone = build_backbone("vggsmall", str(trained.weights_path), 0, 112, "zeros")
     assert backbone.weights_id.startswith("file:") and backbone.tap_channels == list(VGG_SMALL_WIDTHS)
-    image = torch.rand(1, 3, 96, 96)
+    image = torch.rand(1, 3, 112, 112)
     with torch.no_grad():
         for tap, expected in zip(backbone(image), trained.model.encoder(image)):
             torch.testing.assert_close(tap, expected)
