@@ -8,13 +8,20 @@ Architecture (:class:`EncoderDecoder`)
   relu1_2 .. relu5_3 are for VGG16. The paper used VGG16 (13 convs, 64..512 channels) at
   224 px; this one is about 1/40 of its compute so that training several models fits a
   2-core CPU.
-* Decoder: a 1x1 convolution per tap to :data:`DECODER_CHANNELS` channels, each bilinearly
-  resized to the f1 map and summed, then BN + ReLU + a 1x1 convolution to the outputs, resized
-  to the input. Only 1x1 convolutions, so the decoder itself never pads: the padding rule of
-  the encoder is the only difference between variants.
-* ``padding_rule="valid"`` sets every encoder convolution to padding 0
-  (:func:`poslib.padding.apply_padding`): same weights count, smaller maps; the output is
-  resized to the target like the padded one's.
+* Decoder: a 1x1 convolution per tap to :data:`DECODER_CHANNELS` channels, each read at the
+  output pixels' own input coordinates (:func:`tap_geometry`, :func:`interpolation_matrix`)
+  and summed, then BN + ReLU + a 1x1 convolution to the outputs. Only 1x1 convolutions, so
+  the decoder itself never pads: the padding rule of the encoder is the only difference
+  between variants.
+* Registration: an output pixel reads every tap at the fractional position whose receptive
+  field is centred on it, so nothing is stretched. With padding this equals bilinear resizing
+  of each tap to the input; without padding (``padding_rule="valid"``) each 3x3 convolution
+  drops a pixel per side and each pooling shifts the centres by half a stride, so the network
+  predicts only the pixels between its first and last f5 centre (:func:`output_region`; 46 px
+  in from each side at 176 px). Variants are compared on the pixels all of them predict
+  (:func:`shared_region`); :mod:`poslib.experiments.registration` measures the alignment.
+* :class:`EncoderClassifier`: the same encoder with global average pooling and a linear
+  layer, for the classification task of Table 6.
 
 The encoder is registered as the backbone ``vggsmall`` (:func:`build_vggsmall`), so a
 trained encoder can be probed like any other backbone.
