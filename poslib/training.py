@@ -326,45 +326,39 @@ def scoring_region(models: dict[str, list[TrainedModel]], test: PairedSet) -> Re
 SHARED_REGION, FULL_FRAME = "shared region", "full frame"
 
 
-def _scored_regions(models: dict[str, list[TrainedModel]], test: PairedSet, padding: str) -> dict[str, Region]:
-    """The shared region, and the full frame where the variant predicts it (padded variants)."""
-    shared = scoring_region(models, test)
-    own = models[padding][0].model.output_region(*test.images.shape[1:3])
-    return {SHARED_REGION: shared} if own == shared else {SHARED_REGION: shared, FULL_FRAME: own}
+def _scored_predictions(models: dict[str, list[TrainedModel]], data: TaskData, predict):
+    """``(labels, prediction, targets)`` of every model on every test set and scored region.
+
+    Every variant is scored on the pixels all of them predict (:data:`SHARED_REGION`);
+    variants that predict the whole image are also scored on it (:data:`FULL_FRAME`).
+    ``labels`` holds padding, seed, test_set and scored_on; ``predict(model, images, region)``.
+    """
+    for test in data.tests:
+        shared = scoring_region(models, test)
+        for padding, trained_models in models.items():
+            own = trained_models[0].model.output_region(*test.images.shape[1:3])
+            regions = {SHARED_REGION: shared} if own == shared else {SHARED_REGION: shared, FULL_FRAME: own}
+            for scored_on, region in regions.items():
+                for trained in trained_models:
+                    labels = {"padding": padding, "seed": trained.config.seed, "test_set": test.name,
+                              "scored_on": scored_on}
+                    yield labels, predict(trained.model, test.images, region), region.crop(test.targets)
 
 
 def evaluate_saliency(models: dict[str, list[TrainedModel]], data: TaskData) -> pd.DataFrame:
-    """Saliency scores per padding rule, training seed, test set and scored region.
-
-    Every variant is scored on the pixels all of them predict (``scored_on`` =
-    :data:`SHARED_REGION`); variants that predict the whole image are also scored on it
-    (:data:`FULL_FRAME`). Columns padding, seed, test_set, scored_on, then
+    """Saliency scores per padding rule, training seed, test set and scored region
+    (:func:`_scored_predictions`): columns padding, seed, test_set, scored_on, then
     :func:`poslib.metrics.saliency_scores` (standard protocol and ``raw_*``).
     """
-    rows = []
-    for test in data.tests:
-        for padding, trained_models in models.items():
-            for scored_on, region in _scored_regions(models, test, padding).items():
-                for trained in trained_models:
-                    scores = saliency_scores(predict_saliency(trained.model, test.images, region),
-                                             region.crop(test.targets))
-                    rows.append({"padding": padding, "seed": trained.config.seed, "test_set": test.name,
-                                 "scored_on": scored_on, **scores})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{**labels, **saliency_scores(prediction, targets)}
+                         for labels, prediction, targets in _scored_predictions(models, data, predict_saliency)])
 
 
 def evaluate_segmentation(models: dict[str, list[TrainedModel]], data: TaskData) -> pd.DataFrame:
     """Per-class IoU, mIoU and pixel accuracy per padding rule, training seed, test set and scored
-    region (long format; regions as in :func:`evaluate_saliency`)."""
-    frames = []
-    for test in data.tests:
-        for padding, trained_models in models.items():
-            for scored_on, region in _scored_regions(models, test, padding).items():
-                for trained in trained_models:
-                    scores = segmentation_scores(predict_labels(trained.model, test.images, region),
-                                                 region.crop(test.targets), data.class_names, data.ignore_index)
-                    frames.append(scores.assign(padding=padding, seed=trained.config.seed, test_set=test.name,
-                                                scored_on=scored_on))
+    region (:func:`_scored_predictions`), long format."""
+    frames = [segmentation_scores(prediction, targets, data.class_names, data.ignore_index).assign(**labels)
+              for labels, prediction, targets in _scored_predictions(models, data, predict_labels)]
     return pd.concat(frames, ignore_index=True)[["padding", "seed", "test_set", "scored_on", "metric", "class",
                                                  "value"]]
 
