@@ -432,7 +432,7 @@ PROFILES: dict[str, Profile] = {
         padding_study=PaddingStudySettings(
             batch_size=16, train_images=200,
             readout_padding_rows=((RAW_PIXELS, "none"),) + _DEFAULT_STUDY_ROWS, rule_rows=_DEFAULT_STUDY_ROWS),
-        tasks=TaskSettings(saliency_train=400),
+        tasks=TaskSettings(saliency_train=300, segmentation_epochs=8),
         beyond=BeyondSettings(),
     ),
     "paper": Profile(

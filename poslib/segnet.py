@@ -9,8 +9,9 @@ Architecture (:class:`EncoderDecoder`)
   224 px; this one is about 1/40 of its compute so that training several models fits a
   2-core CPU.
 * Decoder: a 1x1 convolution per tap to :data:`DECODER_CHANNELS` channels, each read at the
-  output pixels' own input coordinates (:func:`tap_geometry`, :func:`interpolation_matrix`)
-  and summed, then BN + ReLU + a 1x1 convolution to the outputs. Only 1x1 convolutions, so
+  input coordinates of the f2 grid (:func:`tap_geometry`, :func:`resample_axis`) and summed,
+  then BN + ReLU + a 1x1 convolution to the outputs, read at the output pixels' own
+  coordinates (:func:`decoder_read_matrix`). Only 1x1 convolutions, so
   the decoder itself never pads: the padding rule of the encoder is the only difference
   between variants.
 * Registration: an output pixel reads every tap at the fractional position whose receptive
@@ -250,23 +251,60 @@ def shared_region(height: int, width: int, padding_rules, convs: tuple[int, ...]
                   max(r.left for r in regions), min(r.right for r in regions))
 
 
-def interpolation_matrix(coordinates: np.ndarray, geometry: TapGeometry) -> np.ndarray:
-    """(len(coordinates), geometry.size) linear-interpolation weights of a tap at input coordinates.
+def interpolation_weights(coordinates: np.ndarray, geometry: TapGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear interpolation of a tap at input coordinates: ``(lower, upper, weight)`` per coordinate.
 
-    Each row reads the tap at fractional position ``(x - offset) / stride``, clamped to the
-    first / last position (as bilinear resizing clamps at the border). With
-    ``offset = (stride - 1) / 2`` this equals ``F.interpolate(..., align_corners=False)``.
+    Each coordinate ``x`` reads the tap at fractional position ``(x - offset) / stride``,
+    clamped to the first / last position (as bilinear resizing clamps at the border): the
+    value is ``(1 - weight) * tap[lower] + weight * tap[upper]``.
     """
     positions = np.clip((np.asarray(coordinates, np.float64) - geometry.offset) / geometry.stride,
                         0, geometry.size - 1)
     lower = np.floor(positions).astype(np.int64)
-    upper = np.minimum(lower + 1, geometry.size - 1)
-    weight = positions - lower
-    matrix = np.zeros((len(positions), geometry.size))
-    rows = np.arange(len(positions))
+    return lower, np.minimum(lower + 1, geometry.size - 1), positions - lower
+
+
+def interpolation_matrix(coordinates: np.ndarray, geometry: TapGeometry) -> np.ndarray:
+    """(len(coordinates), geometry.size) weights of :func:`interpolation_weights` as a matrix.
+
+    With ``offset = (stride - 1) / 2`` this equals ``F.interpolate(..., align_corners=False)``.
+    """
+    lower, upper, weight = interpolation_weights(coordinates, geometry)
+    matrix = np.zeros((len(lower), geometry.size))
+    rows = np.arange(len(lower))
     np.add.at(matrix, (rows, lower), 1.0 - weight)
     np.add.at(matrix, (rows, upper), weight)
     return matrix
+
+
+def resample_axis(maps: torch.Tensor, dim: int, coordinates: np.ndarray, geometry: TapGeometry) -> torch.Tensor:
+    """``maps`` read along ``dim`` at input ``coordinates`` (:func:`interpolation_weights`); two
+    gathers and a blend, so the cost grows with the output, not with the product of the sizes."""
+    lower, upper, weight = interpolation_weights(coordinates, geometry)
+    if np.array_equal(lower, np.arange(maps.shape[dim])) and not weight.any():
+        return maps  # the tap already sits on these coordinates
+    shape = [1] * maps.dim()
+    shape[dim] = len(weight)
+    weight = torch.from_numpy(weight).to(maps.dtype).reshape(shape)
+    low = maps.index_select(dim, torch.from_numpy(lower))
+    high = maps.index_select(dim, torch.from_numpy(upper))
+    return low + (high - low) * weight
+
+
+#: The decoder fuses the taps on this tap's grid (f2, stride 2: a quarter of the full-resolution
+#: work), then reads the logits at the output pixels.
+FUSION_TAP = 1
+
+
+def decoder_read_matrix(pixels: np.ndarray, side: int, tap_index: int, convs: tuple[int, ...] = VGG_SMALL_CONVS,
+                        padding_rule: str = "zeros") -> np.ndarray:
+    """(len(pixels), positions of the tap) weights with which the decoder reads tap ``tap_index``
+    at input ``pixels`` along one axis: the fusion grid read at the pixels, composed with the
+    tap read at the fusion grid's centres (the linear map :meth:`EncoderDecoder.forward` applies)."""
+    geometries = tap_geometry(side, convs, padding_rule)
+    fusion = geometries[FUSION_TAP]
+    at_pixels = interpolation_matrix(pixels, fusion)
+    return at_pixels @ interpolation_matrix(fusion.centre(np.arange(fusion.size)), geometries[tap_index])
 
 
 def stretched_positions(n_output: int, n_tap: int) -> np.ndarray:
@@ -305,10 +343,11 @@ class EncoderDecoder(nn.Module):
     def forward(self, images: torch.Tensor, region: Region | None = None) -> torch.Tensor:
         """Logits (B, n_outputs, h, w) on the pixels of ``region`` (default: :meth:`output_region`).
 
-        Every tap is read at each output pixel's own coordinate through its
-        :class:`TapGeometry`, so an output pixel and the tap positions fused into it are centred
-        on the same input pixel (no stretching). A region outside what this variant predicts
-        is refused (:class:`poslib.config.ConfigError`).
+        Every tap is read at the centres of the fusion grid (tap :data:`FUSION_TAP`) through
+        its :class:`TapGeometry`, and the logits at each output pixel's own coordinate
+        (:func:`decoder_read_matrix`), so an output pixel and the tap positions fused into it
+        are centred on the same input pixel (no stretching). A region outside what this
+        variant predicts is refused (:class:`poslib.config.ConfigError`).
         """
         height, width = images.shape[-2:]
         own = self.output_region(height, width)
@@ -316,16 +355,17 @@ class EncoderDecoder(nn.Module):
         if not own.contains(region):
             raise ConfigError(f"{region} is outside the pixels the {self.padding_rule!r} variant predicts for a "
                               f"{height}x{width} input ({own}); use poslib.segnet.shared_region")
-        rows = np.arange(region.top, region.bottom)
-        columns = np.arange(region.left, region.right)
+        row_geometry = tap_geometry(height, self.encoder.convs, self.padding_rule)
+        column_geometry = tap_geometry(width, self.encoder.convs, self.padding_rule)
+        fusion_rows, fusion_columns = (g[FUSION_TAP].centre(np.arange(g[FUSION_TAP].size))
+                                       for g in (row_geometry, column_geometry))
         fused = 0
-        for lateral, tap, row_geometry, column_geometry in zip(
-                self.lateral, self.encoder(images), tap_geometry(height, self.encoder.convs, self.padding_rule),
-                tap_geometry(width, self.encoder.convs, self.padding_rule)):
-            along_rows = torch.from_numpy(interpolation_matrix(rows, row_geometry)).to(tap.dtype)
-            along_columns = torch.from_numpy(interpolation_matrix(columns, column_geometry)).to(tap.dtype)
-            fused = fused + torch.einsum("yi,bcij,xj->bcyx", along_rows, lateral(tap), along_columns)
-        return self.head(fused)
+        for lateral, tap, along_rows, along_columns in zip(self.lateral, self.encoder(images), row_geometry,
+                                                          column_geometry):
+            read = resample_axis(lateral(tap), 2, fusion_rows, along_rows)
+            fused = fused + resample_axis(read, 3, fusion_columns, along_columns)
+        logits = resample_axis(self.head(fused), 2, np.arange(region.top, region.bottom), row_geometry[FUSION_TAP])
+        return resample_axis(logits, 3, np.arange(region.left, region.right), column_geometry[FUSION_TAP])
 
 
 class EncoderClassifier(nn.Module):

@@ -21,14 +21,18 @@ def test_padding_variants_have_the_same_weights_count_and_predict_their_own_regi
 
 
 def test_padded_decoder_equals_bilinear_resizing_of_the_taps():
-    """Positive control of the geometry: with padding, reading each tap at its own coordinates
-    is exactly what bilinear resizing (align_corners=False) does for sizes the strides divide."""
+    """Positive control of the geometry: with padding, reading each tap at the fusion grid's
+    coordinates and the logits at the pixels' is exactly what bilinear resizing
+    (align_corners=False) does for sizes the strides divide."""
     model = segnet.EncoderDecoder(2, "zeros").eval()
     images = torch.rand(2, 3, 96, 128)
     with torch.no_grad():
-        fused = sum(F.interpolate(lateral(tap), size=(96, 128), mode="bilinear", align_corners=False)
-                    for lateral, tap in zip(model.lateral, model.encoder(images)))
-        torch.testing.assert_close(model(images), model.head(fused), atol=1e-5, rtol=1e-5)
+        taps = model.encoder(images)
+        grid = taps[segnet.FUSION_TAP].shape[-2:]
+        fused = sum(F.interpolate(lateral(tap), size=grid, mode="bilinear", align_corners=False)
+                    for lateral, tap in zip(model.lateral, taps))
+        expected = F.interpolate(model.head(fused), size=(96, 128), mode="bilinear", align_corners=False)
+        torch.testing.assert_close(model(images), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_tap_geometry_matches_the_map_sizes_the_encoder_produces():

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..padding import check_padding_rule
-from ..segnet import (VGG_SMALL_CONVS, EncoderDecoder, VGGEncoder, interpolation_matrix, output_region,
+from ..segnet import (VGG_SMALL_CONVS, EncoderDecoder, VGGEncoder, decoder_read_matrix, output_region,
                       stretched_positions, tap_geometry)
 
 
@@ -98,7 +98,7 @@ def registration_table(side: int, padding_rules, convs: tuple[int, ...] = VGG_SM
         pixels = np.arange(region.left, region.right)
         for index, (geometry, centres) in enumerate(zip(tap_geometry(side, convs, rule),
                                                         receptive_field_centres(side, rule, convs))):
-            read = interpolation_matrix(pixels, geometry) @ np.arange(geometry.size)
+            read = decoder_read_matrix(pixels, side, index, convs, rule) @ np.arange(geometry.size)
             every_pixel = np.arange(side)  # a stretched map covers the whole input
             rows.append({"padding": rule, "tap": f"f{index + 1}", "stride": geometry.stride,
                          "offset": geometry.offset, "n_positions": geometry.size,
