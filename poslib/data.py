@@ -165,8 +165,9 @@ def natural_image_set(spec: str, role: str, size: int, limit: int, data_root: Pa
     Parameters
     ----------
     spec : str
-        ``""`` for the role's default, a dataset name under the data root (``"ECSSD"``),
-        ``"embedded"``, or a path to any folder of images.
+        ``""`` for the role's default, a dataset name or sub-folder under the data root
+        (``"ECSSD"``, ``"CamVid/test"``), ``"embedded"``, or a path to any folder of images
+        (a relative path is taken relative to the repository root, as for the data root).
     role : {"train", "test"}
         Which default applies: ECSSD for training, SOD for testing; the embedded
         default's training or test photos when there is no data root.
@@ -187,7 +188,9 @@ def natural_image_set(spec: str, role: str, size: int, limit: int, data_root: Pa
 
         return embedded_image_set(role, size, limit or 64, seed=seed)
     path = Path(spec).expanduser()
-    if not path.is_absolute() and data_root is not None and (data_root / spec).is_dir():
+    if not path.is_absolute():
+        path = REPO_ROOT / path  # like the data root: relative to the repository, not the kernel's folder
+    if not Path(spec).is_absolute() and data_root is not None and (data_root / spec).is_dir():
         folder = dataset_image_dir(data_root, spec)
         return load_image_folder(folder, size, limit, name=spec, seed=seed)
     if path.is_dir():

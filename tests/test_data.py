@@ -41,6 +41,25 @@ def test_folder_of_own_photos_can_be_the_test_set(tmp_path, rng):
     assert image_set.images.shape == (3, 16, 16, 3) and image_set.kind == "dataset"
 
 
+def test_relative_image_folders_are_taken_from_the_repository_root(tmp_path, rng, monkeypatch):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        _save(folder / f"{i}.jpg", rng.integers(0, 255, (20, 30, 3), dtype=np.uint8))
+    monkeypatch.setattr(data, "REPO_ROOT", tmp_path)
+    monkeypatch.chdir(tmp_path.parent)  # the kernel's folder is not the repository root
+    assert data.natural_image_set("photos", "test", 16, 0, None).images.shape == (2, 16, 16, 3)
+    monkeypatch.setattr(data, "REPO_ROOT", tmp_path / "elsewhere")
+    with pytest.raises(DatasetError, match="'photos' not found"):
+        data.natural_image_set("photos", "test", 16, 0, None)
+
+
+def test_dataset_sub_folders_name_a_split(tmp_path, rng):
+    (tmp_path / "CamVid" / "test" / "images").mkdir(parents=True)
+    _save(tmp_path / "CamVid" / "test" / "images" / "f.png", rng.integers(0, 255, (20, 30, 3), dtype=np.uint8))
+    assert data.natural_image_set("CamVid/test", "test", 16, 0, tmp_path).name == "CamVid/test"
+
+
 def test_pairs_must_match_by_stem_and_size(tmp_path, rng):
     images, masks = tmp_path / "images", tmp_path / "masks"
     images.mkdir(), masks.mkdir()
