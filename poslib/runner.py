@@ -219,6 +219,17 @@ def _describe_images(info: dict) -> str:
     return ", ".join(parts) + (" -- EMBEDDED DEFAULT" if images.get("embedded_default") else "")
 
 
+def _weight_cache_note(info: dict) -> str:
+    """How many of a record's trained models came from the weight cache (wall time excludes their training)."""
+    models = info.get("models") or {}
+    cached = [meta for meta in models.values() if meta.get("from_cache")]
+    if not cached:
+        return ""
+    trained_in = sum(meta.get("seconds", 0.0) for meta in cached)
+    return (f" ({len(cached)} of {len(models)} trained models loaded from the weight cache: their training, "
+            f"{trained_in:.0f} s when they were trained, is not included)")
+
+
 def write_index(out_root: Path, statuses: dict[str, str] | None = None) -> Path:
     """Generate ``<out_root>/README.md`` from the provenance records (never edit it by hand).
 
@@ -238,7 +249,8 @@ def write_index(out_root: Path, statuses: dict[str, str] | None = None) -> Path:
     for info in records:
         status = (statuses or {}).get(info["notebook"])
         status = (f"{status} in this invocation" if status else
-                  "not run in this invocation" if statuses is not None else "-")
+                  "not run in this invocation" if statuses is not None
+                  else "index rebuilt from the provenance records (python -m poslib index)")
         lines += [f"## {info.get('title', info['notebook'])}", "",
                   f"- notebook: `notebooks/{info['notebook']}.ipynb` (executed copy: `{info.get('executed_notebook', '-')}`)",
                   f"- status: {status}; last ran {info.get('finished', '-')}"
@@ -246,10 +258,10 @@ def write_index(out_root: Path, statuses: dict[str, str] | None = None) -> Path:
                   f"- profile: `{info.get('profile', '-')}`; parameters: `{json.dumps(info.get('parameters', {}))}`",
                   f"- data: {_describe_images(info)}",
                   f"- backbones / weights: {', '.join(info.get('weights', [])) or '-'}",
-                  f"- seeds: {info.get('seeds', '-')}",
+                  f"- seeds: {info.get('seeds', info.get('training_seeds', '-'))}",
                   f"- commit: `{info.get('commit', '-')[:12]}`{' (with uncommitted changes)' if info.get('dirty') else ''};"
                   f" finished {info.get('finished', '-')}; wall time {info.get('wall_time_s', '-')} s"
-                  f" on {info.get('platform', {}).get('device', '-')}"]
+                  f" on {info.get('platform', {}).get('device', '-')}{_weight_cache_note(info)}"]
         for skipped in info.get("skipped", []):
             lines.append(f"- skipped: {skipped['backbone']}/{skipped['weights']}, padding {skipped.get('padding', 'zeros')}"
                          f" ({skipped.get('cause', 'see the notebook')})")

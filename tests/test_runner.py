@@ -52,6 +52,17 @@ def test_a_successful_notebook_is_published_with_provenance_and_index(tmp_path):
     index = runner.write_index(out).read_text()
     assert "A test notebook" in index and "tables/t.csv" in index
     assert json.loads((out / "provenance" / "97_works.json").read_text())["wall_time_s"] >= 0
+    assert "weight cache" not in index
+
+
+def test_the_index_says_when_trained_models_came_from_the_cache(tmp_path):
+    (tmp_path / "provenance").mkdir()
+    record = {"notebook": "05_x", "wall_time_s": 10.0, "training_seeds": [0, 1],
+              "models": {"a": {"from_cache": True, "seconds": 30.0}, "b": {"from_cache": False, "seconds": 5.0},
+                         "c": {"from_cache": True, "seconds": 12.4}}}
+    (tmp_path / "provenance" / "05_x.json").write_text(json.dumps(record))
+    index = runner.write_index(tmp_path).read_text()
+    assert "2 of 3 trained models loaded from the weight cache: their training, 42 s" in index and "- seeds: [0, 1]" in index
 
 
 # ----------------------------------------------------------------------------- issue 8: parameters (-p)
