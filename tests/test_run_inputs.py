@@ -45,3 +45,22 @@ def test_p_cannot_set_the_driver_parameters(name, option):
 
 
 # ----------------------------------------------------------------------------- issue 8: output folder
+
+
+def test_the_data_fingerprint_follows_the_contents_not_the_file_times(tmp_path):
+    import os
+
+    image = tmp_path / "SOD" / "images" / "a.jpg"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"first")
+    before = run_inputs.data_fingerprint(tmp_path)
+    os.utime(image, (1, 1))  # a copy or restore that keeps the contents: same fingerprint
+    assert run_inputs.data_fingerprint(tmp_path) == before
+    stat = image.stat()
+    image.write_bytes(b"other")  # same size, same time, new contents: a new fingerprint
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    edited = run_inputs.data_fingerprint(tmp_path)
+    assert edited != before
+    image.rename(image.with_name("b.jpg"))  # a renamed file changes it too
+    assert run_inputs.data_fingerprint(tmp_path) != edited
+    assert run_inputs.data_fingerprint(None) == "embedded"
