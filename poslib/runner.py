@@ -230,6 +230,33 @@ def _weight_cache_note(info: dict) -> str:
             f"{trained_in:.0f} s when they were trained, is not included)")
 
 
+def verdicts_at_a_glance(out_root: Path) -> list[str]:
+    """Markdown lines: every claim's verdict per backbone class, read from ``tables/claims_*.csv``.
+
+    Computed with :func:`poslib.claims.verdict` from the claims tables the notebooks wrote, so the
+    index never states a verdict that a table does not hold. Empty when there is no claims table.
+    """
+    import pandas as pd
+
+    from .claims import verdict
+
+    rows = []
+    for table in sorted((out_root / "tables").glob("claims_*.csv")):
+        checks = pd.read_csv(table)
+        if not {"claim", "holds"} <= set(checks.columns):
+            continue
+        checks["holds"] = checks["holds"].astype(str).str.lower().eq("true")
+        for row in verdict(checks).itertuples():
+            rows.append(f"| {row.claim} | {getattr(row, 'backbone_class', '-')} | {row.verdict} "
+                        f"| {row.hold} of {row.checks} | [`tables/{table.name}`](tables/{table.name}) |")
+    if not rows:
+        return []
+    return ["## Verdicts at a glance", "",
+            "Read from the claims tables below (rule of `poslib.claims`: a difference must exceed two standard",
+            "errors over seeds); each table's rows give the evidence, difference and standard error.", "",
+            "| claim | backbone class | verdict | checks that hold | table |", "|---|---|---|---|---|", *rows, ""]
+
+
 def write_index(out_root: Path, statuses: dict[str, str] | None = None) -> Path:
     """Generate ``<out_root>/README.md`` from the provenance records (never edit it by hand).
 
@@ -246,6 +273,7 @@ def write_index(out_root: Path, statuses: dict[str, str] | None = None) -> Path:
              "Each section names the notebook that made the files, with its profile, parameters, data,",
              "backbone weights, seeds, commit and wall time, and whether this invocation re-ran it or kept",
              "it (inputs unchanged: notebook, package code, parameters, data, requirements).", ""]
+    lines += verdicts_at_a_glance(out_root)
     for info in records:
         status = (statuses or {}).get(info["notebook"])
         status = (f"{status} in this invocation" if status else

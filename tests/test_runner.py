@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from poslib import runner
@@ -127,3 +128,14 @@ def test_unchanged_notebooks_are_kept_and_the_index_says_so(tmp_path, monkeypatc
     assert "missing artefacts" in capsys.readouterr().out
     runner.run("smoke", ["01"], "", base=tmp_path / "res", log_output=False, extra={"seed": "3"}, force=True)
     assert "running 01_one.ipynb (--force)" in capsys.readouterr().out
+
+
+def test_the_index_gives_each_claims_verdict_from_the_claims_tables(tmp_path):
+    (tmp_path / "provenance").mkdir()
+    (tmp_path / "tables").mkdir()
+    assert "Verdicts at a glance" not in runner.write_index(tmp_path).read_text()  # no claims table, no section
+    pd.DataFrame({"claim": ["7: padding helps"] * 2 + ["8: tasks differ"], "backbone_class": ["task network"] * 3,
+                  "holds": [True, False, True]}).to_csv(tmp_path / "tables" / "claims_7_9.csv", index=False)
+    index = runner.write_index(tmp_path).read_text()
+    assert "| 7: padding helps | task network | holds partly | 1 of 2 |" in index
+    assert "| 8: tasks differ | task network | holds | 1 of 1 |" in index
