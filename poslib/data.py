@@ -189,10 +189,9 @@ def natural_image_set(spec: str, role: str, size: int, limit: int, data_root: Pa
         return embedded_image_set(role, size, limit or 64, seed=seed)
     path = Path(spec).expanduser()
     if not path.is_absolute():
+        if data_root is not None and (data_root / spec).is_dir():
+            return load_image_folder(dataset_image_dir(data_root, spec), size, limit, name=spec, seed=seed)
         path = REPO_ROOT / path  # like the data root: relative to the repository, not the kernel's folder
-    if not Path(spec).is_absolute() and data_root is not None and (data_root / spec).is_dir():
-        folder = dataset_image_dir(data_root, spec)
-        return load_image_folder(folder, size, limit, name=spec, seed=seed)
     if path.is_dir():
         folder = path / "images" if (path / "images").is_dir() else path
         return load_image_folder(folder, size, limit, seed=seed)

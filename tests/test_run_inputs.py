@@ -1,5 +1,7 @@
 """poslib.run_inputs: -p parameters checked against the notebook's declared ones, typed."""
 
+import os
+
 import pytest
 
 from poslib import run_inputs, runner
@@ -48,8 +50,6 @@ def test_p_cannot_set_the_driver_parameters(name, option):
 
 
 def test_the_data_fingerprint_follows_the_contents_not_the_file_times(tmp_path):
-    import os
-
     image = tmp_path / "SOD" / "images" / "a.jpg"
     image.parent.mkdir(parents=True)
     image.write_bytes(b"first")
