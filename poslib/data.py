@@ -200,6 +200,37 @@ def natural_image_set(spec: str, role: str, size: int, limit: int, data_root: Pa
                        f"'embedded', or a path to a folder of images.")
 
 
+def rolled_image_set(image_set: ImageSet, seed: int = 0) -> ImageSet:
+    """The same images, each shifted circularly by its own random offset in x and y.
+
+    Photos put their subject near the centre, so their content alone predicts position (a
+    readout on raw pixels finds it). Rolling each image by a uniform random offset keeps
+    every pixel and every local pattern but places the content anywhere, so nothing but the
+    network itself can tie an output to a position: the negative control of notebook 01.
+
+    Parameters
+    ----------
+    image_set : ImageSet
+    seed : int
+        Seed of the offsets (one (dy, dx) pair per image).
+
+    Examples
+    --------
+    >>> images = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    >>> rolled = rolled_image_set(ImageSet("t", images, ["a", "b"], "test", "synthetic"), seed=1)
+    >>> rolled.name, rolled.images.shape, sorted(rolled.images.ravel()) == sorted(images.ravel())
+    ('t-rolled', (2, 4, 4, 3), True)
+    """
+    rng = np.random.default_rng(seed)
+    height, width = image_set.images.shape[1:3]
+    offsets = np.stack([rng.integers(0, height, len(image_set)), rng.integers(0, width, len(image_set))], axis=1)
+    images = np.stack([np.roll(image, (int(dy), int(dx)), axis=(0, 1))
+                       for image, (dy, dx) in zip(image_set.images, offsets)])
+    return ImageSet(name=f"{image_set.name}-rolled", images=images,
+                    ids=[f"{i} rolled by ({dy}, {dx})" for i, (dy, dx) in zip(image_set.ids, offsets)],
+                    source=f"{image_set.source}, each image rolled circularly (seed {seed})", kind=image_set.kind)
+
+
 def synthetic_image_sets(size: int, seed: int = 0) -> list[ImageSet]:
     """The Black, White and Noise inputs, one single-image set each."""
     return [ImageSet(name=name, images=synthetic_image(name, size, seed)[None], ids=[name],

@@ -181,3 +181,17 @@ def test_camvid_label_ids_out_of_range_are_refused_before_training(tmp_path):
     with pytest.raises(DatasetError, match=r"label map .*f0\.png holds class id\(s\) \{200\}.*outside 0\.\.10 "
                                            r"\(void id 11\); found \{0, 10, 11, 200\}"):
         task_data.segmentation_data(settings, str(tmp_path))
+
+
+def test_rolled_images_keep_their_pixels_but_not_their_place(rng):
+    images = rng.integers(0, 255, (6, 16, 16, 3), dtype=np.uint8)
+    original = data.ImageSet("photos", images, [str(i) for i in range(6)], "test", "dataset")
+    rolled = data.rolled_image_set(original, seed=3)
+    assert rolled.name == "photos-rolled" and rolled.images.shape == images.shape
+    assert np.array_equal(rolled.images, data.rolled_image_set(original, seed=3).images)  # seeded
+    moved = 0
+    for image, shifted, label in zip(images, rolled.images, rolled.ids):
+        dy, dx = (int(v) for v in label.split("(")[1].rstrip(")").split(","))
+        assert np.array_equal(np.roll(shifted, (-dy, -dx), axis=(0, 1)), image)  # a pure circular shift
+        moved += (dy, dx) != (0, 0)
+    assert moved >= 5
