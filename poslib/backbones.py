@@ -82,6 +82,17 @@ class TappedBackbone(nn.Module):
         """Tapped maps for a batch of images in [0, 1], shape (B, 3, H, W)."""
         return self._forward_taps(images)
 
+    @torch.inference_mode()
+    def tap_sizes(self, input_size: int) -> list[int]:
+        """Side of each tapped map for a square ``input_size`` input (one blank image run through).
+
+        The readout uses it to run its first convolution on coarse taps at their own
+        resolution (:mod:`poslib.readout`, "Coarse taps at their own resolution").
+        """
+        device = next(self.parameters(), torch.empty(0)).device
+        taps = self(torch.zeros(1, 3, input_size, input_size, device=device))
+        return [int(t.shape[-1]) if t.shape[-1] == t.shape[-2] else -1 for t in taps]
+
 
 BackboneBuilder = Callable[[str, int, int, str], TappedBackbone]
 BACKBONES: dict[str, BackboneBuilder] = {}

@@ -89,6 +89,8 @@ class FeatureSet:
         Name of the image set.
     meta : dict
         The cache entry's ``meta.json``.
+    tap_sizes : list of int or None
+        Side of each tap before it was resized to ``S`` (-1 for a non-square map; None: not known).
     """
 
     array: np.ndarray
@@ -97,6 +99,7 @@ class FeatureSet:
     config: FeatureConfig
     image_set: str
     meta: dict
+    tap_sizes: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.array)
@@ -117,6 +120,13 @@ class FeatureSet:
         bounds = np.cumsum([0] + self.tap_channels)
         return np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i, name in enumerate(self.tap_names)
                                if name in taps])
+
+    def channel_sizes(self, channels: np.ndarray | None = None) -> np.ndarray | None:
+        """Side of each of ``channels`` (all when None) before resizing (None when the tap sizes are unknown)."""
+        if self.tap_sizes is None:
+            return None
+        sizes = np.repeat(np.asarray(self.tap_sizes), self.tap_channels)
+        return sizes if channels is None else sizes[np.asarray(channels)]
 
 
 def cache_key(config: FeatureConfig, weights_id: str, image_set: ImageSet, tap_names: list[str]) -> str:
@@ -197,7 +207,8 @@ def extract_features(config: FeatureConfig, image_set: ImageSet, cache_root: Pat
                               progress)
         array = np.load(entry.path("features.npy"), mmap_mode="r")
     return FeatureSet(array=array, tap_names=backbone.tap_names, tap_channels=backbone.tap_channels,
-                      config=config, image_set=image_set.name, meta=meta)
+                      config=config, image_set=image_set.name, meta=meta,
+                      tap_sizes=backbone.tap_sizes(config.input_size))
 
 
 def _compute_entry(entry: CacheEntry, config: FeatureConfig, backbone: TappedBackbone, image_set: ImageSet,

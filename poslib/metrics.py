@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
+import torch
 
 #: Predictions whose range (max - min) is at or below this are treated as constant. Not 0:
 #: bilinear upsampling of a constant float32 map leaves rounding noise of ~1e-8, whose
@@ -72,6 +72,42 @@ def is_constant(predictions) -> np.ndarray:
     return (flat.max(axis=1) - flat.min(axis=1)) <= CONSTANT_TOLERANCE
 
 
+def average_ranks(values) -> np.ndarray:
+    """Ranks of each row of ``values`` (1-based; ties get the average of their ranks), as float64.
+
+    Equal to ``scipy.stats.rankdata(values, method="average", axis=1)`` (the tests check it),
+    about twice as fast on 224 x 224 maps: one unstable multi-threaded sort per row (the
+    average rank of a tie group does not depend on the order inside it), then group
+    boundaries from running maxima and minima.
+
+    Parameters
+    ----------
+    values : array_like, shape (N, P)
+
+    Examples
+    --------
+    >>> average_ranks(np.array([[3.0, 1.0, 3.0, 2.0]])).tolist()
+    [[3.5, 1.0, 3.5, 2.0]]
+    """
+    values = torch.from_numpy(np.ascontiguousarray(values))
+    n_rows, n = values.shape
+    ordered, order = torch.sort(values, dim=1)
+    starts_group = torch.ones((n_rows, n), dtype=torch.bool)
+    starts_group[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    if bool(starts_group.all()):
+        sorted_ranks = torch.arange(1, n + 1, dtype=torch.float64).expand(n_rows, n)
+    else:
+        positions = torch.arange(n)
+        group_start = torch.cummax(torch.where(starts_group, positions, 0), dim=1).values
+        ends_group = torch.ones((n_rows, n), dtype=torch.bool)
+        ends_group[:, :-1] = starts_group[:, 1:]
+        group_end = torch.cummin(torch.where(ends_group, positions, n).flip(1), dim=1).values.flip(1)
+        sorted_ranks = (group_start + group_end).double() / 2.0 + 1.0
+    ranks = torch.empty((n_rows, n), dtype=torch.float64)
+    ranks.scatter_(1, order, sorted_ranks)
+    return ranks.numpy()
+
+
 def spearman_per_image(predictions, target) -> tuple[np.ndarray, np.ndarray]:
     """Spearman correlation of each prediction with the target.
 
@@ -103,8 +139,8 @@ def spearman_per_image(predictions, target) -> tuple[np.ndarray, np.ndarray]:
     """
     pred = check_finite(predictions)
     targ = np.asarray(target, dtype=np.float64).reshape(-1, pred.shape[1])
-    pred_ranks = rankdata(pred, axis=1)
-    targ_ranks = rankdata(targ, axis=1)
+    pred_ranks = average_ranks(pred)
+    targ_ranks = average_ranks(targ)
     pred_centred = pred_ranks - pred_ranks.mean(axis=1, keepdims=True)
     targ_centred = targ_ranks - targ_ranks.mean(axis=1, keepdims=True)
     numerator = (pred_centred * targ_centred).sum(axis=1)

@@ -291,7 +291,8 @@ def probe(bundle: FeatureBundle, readout: ReadoutConfig, seeds, taps: list[str] 
     seeds = list(seeds)
     frames, result = [], ProbeResult(per_image=pd.DataFrame())
     trained = train_readouts(bundle.train.array, targets, readout, seeds, channels=chosen, device=device,
-                             progress=progress, description=f"readout {bundle.config.label}", info=result.training)
+                             progress=progress, description=f"readout {bundle.config.label}", info=result.training,
+                             native_sizes=bundle.train.channel_sizes(chosen))
     for seed, (model, losses) in zip(seeds, trained):
         result.readouts[seed], result.losses[seed] = model, losses
         for test in bundle.tests:

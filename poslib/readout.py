@@ -29,6 +29,29 @@ parameters are *disjoint per target*:
 Hence training the module once on a batch sequence equals training ``n_targets`` separate
 readouts on the same batch sequence, up to floating-point summation order;
 :meth:`PosENet.single_target` extracts one of them, and the tests check the equality.
+
+Coarse taps at their own resolution
+-----------------------------------
+Taps coarser than the readout's grid (VGG16's f5 at 14 x 14, ResNet-152's f4 at 14 x 14
+and f5 at 7 x 7) are cached bilinearly upsampled to 28 x 28: ``X = A x A^T`` per channel,
+``A`` being :func:`interpolation_matrix`. A convolution is linear in its input, and the
+upsampling acts on space while the weights act on channels, so for each kernel tap
+``(i, j)`` with weights ``W_ij``::
+
+    conv(X, W) = sum_ij shift_ij( upsample( x . W_ij ) )
+
+The grouped training path (:func:`train_readouts`) uses it when it is told each channel's
+side before resizing (``native_sizes``, from :meth:`poslib.features.FeatureSet.channel_sizes`):
+the ``k*k*O`` products of a coarse group run on its ``n x n`` maps, not on 28 x 28 (16x
+fewer positions at 7 x 7), and their small outputs are upsampled and shift-summed by two
+matrix products (:func:`_tap_lift`). Groups too small to gain
+(:data:`NATIVE_MIN_SAVED_CHANNELS`) stay at 28 x 28. The coarse maps
+are recovered once from the cache, ``x = P X P^T`` with ``P`` the pseudo-inverse of ``A``
+(exact for an upsampled map; the float16 rounding of the cache is all that differs), and
+a group whose recovery does not reproduce its cached maps within
+:data:`NATIVE_RESIDUAL_LIMIT` is used as cached. The trained readout is an ordinary
+:class:`PosENet` on the 28 x 28 features, evaluated as any other; the tests check that
+both formulations train the same readout.
 """
 
 from __future__ import annotations
@@ -322,19 +345,168 @@ def resolve_compute(compute: str, device: torch.device) -> tuple[str, str]:
     return fast_dtype(device.type)
 
 
-def fast_forward(model: PosENet, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+#: A coarse group runs at its own resolution only if it saves at least this many channels' worth of
+#: full-resolution work, ``channels * (1 - side**2 / S**2)``: smaller groups cost more in their fixed
+#: per-batch work than they save (measured with 15 outputs, 3x3 kernels, batch 32, bfloat16:
+#: 512 channels at 14 x 14 take 8.7 ms instead of 20.8, 320 at 7 x 7 3.6 instead of 13.8, but
+#: 112 at 14 x 14 5.5 instead of 4.1).
+NATIVE_MIN_SAVED_CHANNELS = 256
+#: A coarse channel group is used at its own resolution only if its maps recovered from the cache
+#: reproduce the cached ones within this relative root-mean-square residual (float16 rounding: ~1e-4).
+NATIVE_RESIDUAL_LIMIT = 1e-2
+
+
+@dataclass
+class ReadoutInputs:
+    """Training inputs of the grouped readout: full-resolution channels, then coarse groups.
+
+    Attributes
+    ----------
+    full : torch.Tensor, MappedFeatures or None
+        (N, C_full, S, S) channels used as cached.
+    coarse : list of torch.Tensor
+        (N, C_g, n_g, n_g) channels-last maps of each coarse group at its own side ``n_g``.
+    order : numpy.ndarray
+        Positions, among the selected channels, of the model's input channels in training
+        order (full channels first, then each coarse group).
+    side : int
+        ``S``, the side of the cached features.
+    info : dict
+        ``coarse_channels`` (side -> channels used at that side) and ``kept_as_cached``
+        (side -> relative residual of groups whose recovery failed).
+    """
+
+    full: object
+    coarse: list
+    order: np.ndarray
+    side: int
+    info: dict
+
+    def __len__(self) -> int:
+        return len(self.full) if self.full is not None else len(self.coarse[0])
+
+    def batch(self, index: np.ndarray, device: torch.device, dtype: torch.dtype):
+        """``(full_batch or None, [coarse batches])`` of images ``index``, channels-last, in ``dtype``."""
+        full = None if self.full is None else load_batch(self.full, index, device, dtype)
+        return full, [load_batch(group, index, device, dtype) for group in self.coarse]
+
+
+def _recover_native(features: np.ndarray, channels: np.ndarray, side: int, dtype: torch.dtype,
+                    chunk: int = 32) -> tuple[torch.Tensor, float]:
+    """Maps of ``channels`` at ``side`` x ``side`` recovered from their upsampled cache, and the relative residual."""
+    size = features.shape[-1]
+    upsampling = interpolation_matrix(side, size)
+    inverse = torch.linalg.pinv(upsampling).float()
+    upsampling = upsampling.float()
+    native = torch.empty((len(features), side, side, len(channels)), dtype=dtype)
+    residual, total = 0.0, 0.0
+    for start in range(0, len(features), chunk):
+        cached = torch.from_numpy(np.asarray(features[start:start + chunk][:, channels], dtype=np.float32))
+        recovered = inverse @ cached @ inverse.T
+        residual += float(((upsampling @ recovered @ upsampling.T - cached) ** 2).sum())
+        total += float((cached ** 2).sum())
+        native[start:start + chunk] = recovered.permute(0, 2, 3, 1).to(dtype)
+    return native.permute(0, 3, 1, 2), (residual / total) ** 0.5 if total > 0 else 0.0
+
+
+def readout_inputs(features: np.ndarray, channels: np.ndarray | None, native_sizes: np.ndarray | None,
+                   dtype: torch.dtype) -> ReadoutInputs:
+    """Split the selected channels into full-resolution ones and coarse groups at their own side.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        (N, C, S, S) cached features.
+    channels : numpy.ndarray or None
+        Selected channel indices (None: all).
+    native_sizes : numpy.ndarray or None
+        Side of each selected channel before resizing (None: all used as cached).
+    dtype : torch.dtype
+    """
+    size = features.shape[-1]
+    selected = np.arange(features.shape[1]) if channels is None else np.asarray(channels)
+    sizes = np.full(len(selected), size) if native_sizes is None else np.asarray(native_sizes)
+    if len(sizes) != len(selected):
+        raise ConfigError(f"native_sizes has {len(sizes)} entries for {len(selected)} selected channels")
+    info = {"coarse_channels": {}, "kept_as_cached": {}}
+    coarse, coarse_positions, is_full = [], [], np.ones(len(selected), dtype=bool)
+    for side in sorted({int(s) for s in sizes if 0 < s < size}):
+        positions = np.flatnonzero(sizes == side)
+        if len(positions) * (1 - side ** 2 / size ** 2) < NATIVE_MIN_SAVED_CHANNELS:
+            continue
+        native, residual = _recover_native(features, selected[positions], side, dtype)
+        if residual > NATIVE_RESIDUAL_LIMIT:
+            info["kept_as_cached"][side] = round(residual, 6)
+            continue
+        coarse.append(native)
+        coarse_positions.append(positions)
+        is_full[positions] = False
+        info["coarse_channels"][side] = len(positions)
+    full_positions = np.flatnonzero(is_full)
+    if len(full_positions) == len(selected):
+        full = feature_tensor(features, channels, dtype=dtype)
+    else:
+        full = feature_tensor(features, selected[full_positions], dtype=dtype) if len(full_positions) else None
+    order = np.concatenate([full_positions] + coarse_positions)
+    return ReadoutInputs(full, coarse, order, size, info)
+
+
+@functools.lru_cache(maxsize=64)
+def _tap_lift(side: int, size: int, kernel: int, padding: int) -> torch.Tensor:
+    """(out, kernel * side) matrix ``L``: ``L Z L^T`` upsamples and shift-sums the k x k tap maps of ``Z``.
+
+    ``Z`` holds the tap maps ``z_ij`` (side x side each) as blocks ``(i, j)``; with ``A`` the
+    upsampling (zero rows added for the readout's padding), ``L = [A_0 ... A_{k-1}]`` with
+    ``A_i = A[i:i + out]``, so ``L Z L^T = sum_ij A_i z_ij A_j^T``, the convolution output.
+    """
+    upsampling = F.pad(interpolation_matrix(side, size).float(), (0, 0, padding, padding))
+    out = size + 2 * padding - kernel + 1
+    return torch.cat([upsampling[i:i + out] for i in range(kernel)], dim=1)
+
+
+def _first_convolution(conv: nn.Conv2d, full: torch.Tensor | None, coarse: list[torch.Tensor], side: int,
+                       dtype: torch.dtype) -> torch.Tensor:
+    """The first convolution on full-resolution channels plus coarse groups at their own side (float32 out)."""
+    kernel, padding = conv.kernel_size[0], conv.padding[0]
+    n_full = 0 if full is None else full.shape[1]
+    if full is None:
+        result = conv.bias.float().view(1, -1, 1, 1)
+    else:
+        result = F.conv2d(full, conv.weight[:, :n_full].to(dtype), conv.bias.to(dtype), padding=padding).float()
+    start = n_full
+    for group in coarse:
+        stop, n, native = start + group.shape[1], len(group), group.shape[-1]
+        # one 1x1 product per kernel tap: output channel o * k * k + i * k + j holds tap (i, j) of output o
+        per_tap = conv.weight[:, start:stop].permute(0, 2, 3, 1).reshape(-1, stop - start, 1, 1)
+        taps = F.conv2d(group, per_tap.to(dtype)).float()
+        blocks = taps.reshape(n, conv.out_channels, kernel, kernel, native, native).permute(0, 1, 2, 4, 3, 5)
+        blocks = blocks.reshape(n, conv.out_channels, kernel * native, kernel * native)
+        lift = _tap_lift(native, side, kernel, padding).to(blocks.device)
+        result = result + lift @ blocks @ lift.T
+        start = stop
+    return result
+
+
+def fast_forward(model: PosENet, x, dtype: torch.dtype) -> torch.Tensor:
     """:meth:`PosENet.forward` with convolutions in ``dtype`` (float32 master weights), BN in float32.
 
     Convolution weights are cast to ``dtype`` inside the autograd graph, so gradients reach
     the float32 parameters; convolution outputs, BatchNorm, ReLU and the sigmoid are float32.
-    (A per-pixel matrix-product formulation of the first convolution, ``(B*H*W, C) @
+    ``x`` is a channels-last batch, or ``(full, coarse, side)`` from :meth:`ReadoutInputs.batch`
+    plus the side (coarse groups at their own resolution, see the module docstring).
+    (A per-pixel matrix-product formulation of the whole first convolution, ``(B*H*W, C) @
     (C, k*k*O)`` plus k*k shifted sums, measured slower than oneDNN's bfloat16 convolution
-    at the default shape, so the convolution is used as is.)
+    at 28 x 28, so it is used for coarse groups only.)
     """
+    first = True
     for layer in model.layers:
         if isinstance(layer, nn.Conv2d):
-            x = F.conv2d(x.to(dtype), layer.weight.to(dtype), layer.bias.to(dtype), padding=layer.padding,
-                         groups=layer.groups).float()
+            if first and isinstance(x, tuple):
+                x = _first_convolution(layer, *x, dtype)
+            else:
+                x = F.conv2d(x.to(dtype), layer.weight.to(dtype), layer.bias.to(dtype), padding=layer.padding,
+                             groups=layer.groups).float()
+            first = False
         else:
             x = layer(x)
     return torch.sigmoid(x)
@@ -391,7 +563,8 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
                    channels: np.ndarray | None = None, device: torch.device | None = None,
                    progress: bool = True, description: str = "readout",
                    models: list[PosENet] | None = None,
-                   info: dict | None = None) -> list[tuple[PosENet, list[float]]]:
+                   info: dict | None = None,
+                   native_sizes: np.ndarray | None = None) -> list[tuple[PosENet, list[float]]]:
     """Train readouts for every seed (all targets each) in one pass over the features per epoch.
 
     The ``len(seeds)`` readouts are blocks of one grouped :class:`PosENet` with
@@ -411,7 +584,8 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
       upsampled maps (the same shared batch order), kept as the benchmark's reference.
 
     The grouped modes compute the loss with :class:`UpsampledMSE` (no 224 x 224 maps) and
-    the convolutions with :func:`fast_forward`.
+    the convolutions with :func:`fast_forward`; given ``native_sizes`` they run the first
+    convolution of coarse taps at those taps' own resolution (module docstring).
 
     Parameters
     ----------
@@ -432,8 +606,12 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
     models : list of PosENet, optional
         Start from these readouts (one per seed, ``T`` targets each) instead of fresh ones.
     info : dict, optional
-        Filled with ``compute`` (the concrete mode), ``compute_reason``, ``batch_order_seed``
-        and ``epoch_seconds`` (wall time per epoch, all seeds together).
+        Filled with ``compute`` (the concrete mode), ``compute_reason``, ``batch_order_seed``,
+        ``epoch_seconds`` (wall time per epoch, all seeds together) and, in the grouped
+        modes, ``coarse_channels`` and ``kept_as_cached`` (:class:`ReadoutInputs`).
+    native_sizes : numpy.ndarray, optional
+        Side of each selected channel before it was resized to the cached side
+        (:meth:`poslib.features.FeatureSet.channel_sizes`); ignored by the reference mode.
 
     Returns
     -------
@@ -460,17 +638,21 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
         return results
 
     dtype = torch.bfloat16 if compute == "bfloat16" else torch.float32
-    inputs = feature_tensor(features, channels, dtype=dtype)
+    inputs = readout_inputs(features, channels, native_sizes, dtype)
+    info.update(inputs.info)
     if models is None:
         models = []
         for seed in seeds:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                models.append(PosENet(inputs.shape[1], n_targets, config.depth, config.kernel_size,
+                models.append(PosENet(len(inputs.order), n_targets, config.depth, config.kernel_size,
                                       config.padding, config.hidden_channels))
     # channels-last weights: oneDNN's convolution (backward above all) is faster with them
     model = PosENet.stack(models).to(device=device, memory_format=torch.channels_last)
-    out_size = inputs.shape[-1]
+    first = model.convolutions()[0]
+    with torch.no_grad():  # input channels in training order (undone below); SGD is elementwise, so it commutes
+        first.weight.copy_(first.weight[:, torch.from_numpy(inputs.order)])
+    out_size = inputs.side
     for _ in range(config.depth):
         out_size = out_size + 2 * config.padding - config.kernel_size + 1
     target_tensor = torch.from_numpy(np.asarray(targets, dtype=np.float32)).to(device)
@@ -485,7 +667,8 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
         started = time.perf_counter()
         totals = torch.zeros(len(seeds), dtype=torch.float64)
         for index in batches[epoch * per_epoch:(epoch + 1) * per_epoch]:
-            batch = load_batch(inputs, index, device, dtype)
+            full, coarse = inputs.batch(index, device, dtype)
+            batch = (full, coarse, inputs.side) if coarse else full
             per_channel = criterion.per_channel(fast_forward(model, batch, dtype))
             optimiser.zero_grad(set_to_none=True)
             per_channel.sum().backward()
@@ -496,6 +679,8 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
             losses[s].append(total / len(features))
         info["epoch_seconds"].append(time.perf_counter() - started)
     model = model.eval().cpu()
+    with torch.no_grad():
+        first.weight.copy_(first.weight[:, torch.from_numpy(np.argsort(inputs.order))])
     return [(model.blocks(s * n_targets, n_targets).eval(), losses[s]) for s in range(len(seeds))]
 
 

@@ -105,3 +105,10 @@ def test_corrupted_features_of_the_same_size_are_rebuilt(tiny_set, capsys):
     assert features.FORWARD_PASSES == {CONFIG.label: 5}
     assert np.array_equal(rebuilt.array, reference)
     assert "checksum" in capsys.readouterr().out
+
+
+def test_tap_sizes_are_the_sides_before_resizing(tiny_set):
+    feature_set = extract_features(CONFIG, tiny_set, progress=False)
+    assert feature_set.tap_sizes == [16, 8, 4, 2, 1]  # strides 2, 4, 8, 16, 32 at a 32 px input
+    sizes = feature_set.channel_sizes(np.array([0, 16, 511]))
+    assert sizes.tolist() == [16, 8, 1]

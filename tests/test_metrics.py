@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from poslib import metrics
 
@@ -11,6 +11,19 @@ def test_spearman_agrees_with_scipy(rng):
     spc, constant = metrics.spearman_per_image(predictions, target)
     expected = [spearmanr(p.ravel(), target.ravel())[0] for p in predictions]
     assert np.allclose(spc, expected) and not constant.any()
+
+
+def test_average_ranks_equal_scipys_with_and_without_ties(rng):
+    distinct = rng.random((3, 500))
+    tied = np.round(rng.random((3, 500)), 1)  # about 11 values: large tie groups, at both ends too
+    tied[1] = 0.5
+    for values in (distinct, tied, distinct.astype(np.float32)):
+        assert np.array_equal(metrics.average_ranks(values), rankdata(values, axis=1))
+
+
+def test_average_ranks_differ_from_plain_positions_when_ties_exist():
+    ranks = metrics.average_ranks(np.array([[2.0, 2.0, 1.0]]))
+    assert ranks.tolist() == [[2.5, 2.5, 1.0]] and ranks.tolist() != [[2.0, 3.0, 1.0]]
 
 
 def test_spearman_handles_ties_in_the_target():

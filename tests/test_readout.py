@@ -190,3 +190,62 @@ def test_reference_mode_single_seed_is_the_original_training(rng):
     trained, losses = train_readout(feature_array, patterns.make_patterns(16), config, seed=3, model=start,
                                     progress=False)
     assert trained is start and len(losses) == 2
+
+
+def _coarse_problem(rng, n_images=24):
+    """Features whose channels 0-1 and 9-10 are 8x8 maps and 5-7 are 4x4 maps, bilinearly upsampled to 16x16."""
+    from torch.nn import functional as F
+
+    def upsampled(side, count, cue=0.0):
+        maps = torch.from_numpy(rng.standard_normal((n_images, count, side, side)).astype(np.float32))
+        maps[:, 0] += torch.linspace(-cue, cue, side)  # a position cue, so training moves the weights
+        return F.interpolate(maps, size=(16, 16), mode="bilinear", align_corners=False).numpy()
+
+    fine = rng.standard_normal((n_images, 6, 16, 16)).astype(np.float32)
+    coarse8, coarse4 = upsampled(8, 4), upsampled(4, 3, cue=2.0)
+    features = np.concatenate([coarse8[:, :2], fine[:, :3], coarse4, fine[:, 3:], coarse8[:, 2:]], axis=1)
+    sizes = np.array([8, 8, 16, 16, 16, 4, 4, 4, 16, 16, 16, 8, 8])
+    return features.astype(np.float16), sizes
+
+
+@pytest.mark.parametrize("kernel_size,padding,depth", [(3, 0, 1), (3, 1, 1), (1, 0, 1), (5, 2, 1), (3, 0, 2)])
+def test_coarse_taps_at_their_own_resolution_train_the_same_readout(kernel_size, padding, depth, rng, monkeypatch):
+    monkeypatch.setattr("poslib.readout.NATIVE_MIN_SAVED_CHANNELS", 0)
+    features, sizes = _coarse_problem(rng)
+    config = ReadoutConfig(epochs=4, batch_size=8, target_size=32, kernel_size=kernel_size, padding=padding,
+                           depth=depth, hidden_channels=2, compute="float32")
+    targets = patterns.make_patterns(32)
+    as_cached = train_readouts(features, targets, config, [0, 1], progress=False)
+    info = {}
+    native = train_readouts(features, targets, config, [0, 1], progress=False, native_sizes=sizes, info=info)
+    assert info["coarse_channels"] == {4: 3, 8: 4} and info["kept_as_cached"] == {}
+    for (a, losses_a), (b, losses_b) in zip(as_cached, native):
+        for name, value in a.state_dict().items():
+            assert torch.allclose(value.float(), b.state_dict()[name].float(), rtol=1e-3, atol=5e-4), name  # float32 rounding
+        assert np.allclose(losses_a, losses_b, rtol=1e-4)
+    moved = native[0][0].convolutions()[0].weight
+    torch.manual_seed(0)
+    assert not torch.allclose(moved, PosENet(13, 5, depth, kernel_size, padding, 2).convolutions()[0].weight,
+                              atol=1e-3)  # training changed the weights, so the equality above says something
+
+
+def test_a_wrong_native_size_is_caught_and_the_group_used_as_cached(rng, monkeypatch):
+    monkeypatch.setattr("poslib.readout.NATIVE_MIN_SAVED_CHANNELS", 0)
+    features, sizes = _coarse_problem(rng)
+    wrong = sizes.copy()
+    wrong[2:5] = 8  # full-resolution channels claimed to be 8x8
+    info = {}
+    config = ReadoutConfig(epochs=2, batch_size=8, target_size=32, compute="float32")
+    trained = train_readouts(features, patterns.make_patterns(32), config, [0], progress=False, native_sizes=wrong,
+                             info=info)
+    plain = train_readouts(features, patterns.make_patterns(32), config, [0], progress=False)
+    assert info["coarse_channels"] == {4: 3} and info["kept_as_cached"][8] > 0.1
+    assert np.allclose(trained[0][1], plain[0][1], rtol=1e-5)
+
+
+def test_small_coarse_groups_stay_at_full_resolution(rng):
+    features, sizes = _coarse_problem(rng)  # 3 and 4 channels: far below the threshold
+    info = {}
+    train_readouts(features, patterns.make_patterns(32), ReadoutConfig(epochs=1, batch_size=8, target_size=32),
+                   [0], progress=False, native_sizes=sizes, info=info)
+    assert info["coarse_channels"] == {}
