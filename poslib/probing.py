@@ -284,10 +284,7 @@ def probe(bundle: FeatureBundle, readout: ReadoutConfig, seeds, taps: list[str] 
     """
     chosen = channels if channels is not None else bundle.channels(taps)
     targets = make_patterns(readout.target_size, PATTERN_NAMES)
-    columns = {"backbone": bundle.config.backbone, "weights": bundle.config.weights,
-               "padding": bundle.config.padding, "taps": "all" if taps is None else "+".join(taps),
-               "depth": readout.depth, "kernel_size": readout.kernel_size, "readout_padding": readout.padding}
-    columns.update(labels or {})
+    columns = _probe_columns(bundle, readout, taps, labels)
     seeds = list(seeds)
     frames, result = [], ProbeResult(per_image=pd.DataFrame())
     trained = train_readouts(bundle.train.array, targets, readout, seeds, channels=chosen, device=device,
@@ -295,15 +292,67 @@ def probe(bundle: FeatureBundle, readout: ReadoutConfig, seeds, taps: list[str] 
                              native_sizes=bundle.train.channel_sizes(chosen))
     for seed, (model, losses) in zip(seeds, trained):
         result.readouts[seed], result.losses[seed] = model, losses
-        for test in bundle.tests:
-            scores = evaluate(model, test.array, targets, PATTERN_NAMES, channels=chosen, device=device)
-            for pattern, values in scores.items():
-                frames.append(pd.DataFrame({**columns, "seed": seed, "test_set": test.image_set,
-                                            "pattern": pattern, "image": np.arange(len(values["spc"])),
-                                            "spc": values["spc"], "mae": values["mae"],
-                                            "constant": values["constant"]}))
+        frames += _scored_frames(bundle, model, chosen, targets, {**columns, "seed": seed}, device)
     result.per_image = pd.concat(frames, ignore_index=True)
     return result
+
+
+def _probe_columns(bundle: FeatureBundle, readout: ReadoutConfig, taps, labels: dict | None) -> dict:
+    """The constant columns of a probe's result rows."""
+    columns = {"backbone": bundle.config.backbone, "weights": bundle.config.weights,
+               "padding": bundle.config.padding, "taps": "all" if taps is None else "+".join(taps),
+               "depth": readout.depth, "kernel_size": readout.kernel_size, "readout_padding": readout.padding}
+    columns.update(labels or {})
+    return columns
+
+
+def _scored_frames(bundle: FeatureBundle, model, channels, targets: np.ndarray, columns: dict,
+                   device) -> list[pd.DataFrame]:
+    """Per-image SPC / MAE of one trained readout on every test set of ``bundle``, one frame per set and pattern."""
+    frames = []
+    for test in bundle.tests:
+        scores = evaluate(model, test.array, targets, PATTERN_NAMES, channels=channels, device=device)
+        for pattern, values in scores.items():
+            frames.append(pd.DataFrame({**columns, "test_set": test.image_set, "pattern": pattern,
+                                        "image": np.arange(len(values["spc"])), "spc": values["spc"],
+                                        "mae": values["mae"], "constant": values["constant"]}))
+    return frames
+
+
+def probe_channel_sets(bundle: FeatureBundle, readout: ReadoutConfig, channel_sets, seeds, labels,
+                       progress: bool = True, device: torch.device | None = None) -> pd.DataFrame:
+    """Readouts on equal-size channel sets, all trained in one grouped pass, each tested on every test set.
+
+    Set ``i`` is read by a readout initialised with ``seeds[i]``; all share the batch order
+    drawn from ``seeds[0]`` (:func:`poslib.readout.train_readouts` with per-seed channel sets).
+
+    Parameters
+    ----------
+    bundle : FeatureBundle
+    readout : ReadoutConfig
+    channel_sets : list of numpy.ndarray
+        Channel indices of each readout (all of one size).
+    seeds : list of int
+        Initialisation seed of each readout (same length as ``channel_sets``).
+    labels : list of dict
+        Extra constant columns of each readout's rows.
+    progress : bool
+    device : torch.device, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`probe`-style per-image rows of every readout.
+    """
+    channel_sets = [np.asarray(c) for c in channel_sets]
+    targets = make_patterns(readout.target_size, PATTERN_NAMES)
+    trained = train_readouts(bundle.train.array, targets, readout, list(seeds), channels=channel_sets, device=device,
+                             progress=progress, description=f"readouts on channel sets of {bundle.config.label}")
+    frames = []
+    for (model, _), channels, seed, extra in zip(trained, channel_sets, seeds, labels):
+        frames += _scored_frames(bundle, model, channels, targets,
+                                 {**_probe_columns(bundle, readout, None, extra), "seed": seed}, device)
+    return pd.concat(frames, ignore_index=True)
 
 
 def predict_examples(bundle: FeatureBundle, result: ProbeResult, test_index: int, image_indices,

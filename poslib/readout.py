@@ -487,13 +487,15 @@ def _first_convolution(conv: nn.Conv2d, full: torch.Tensor | None, coarse: list[
     return result
 
 
-def fast_forward(model: PosENet, x, dtype: torch.dtype) -> torch.Tensor:
+def fast_forward(model: PosENet, x, dtype: torch.dtype, first_groups: int = 1) -> torch.Tensor:
     """:meth:`PosENet.forward` with convolutions in ``dtype`` (float32 master weights), BN in float32.
 
     Convolution weights are cast to ``dtype`` inside the autograd graph, so gradients reach
     the float32 parameters; convolution outputs, BatchNorm, ReLU and the sigmoid are float32.
     ``x`` is a channels-last batch, or ``(full, coarse, side)`` from :meth:`ReadoutInputs.batch`
     plus the side (coarse groups at their own resolution, see the module docstring).
+    ``first_groups`` > 1 makes the first convolution grouped: output block ``g`` (one seed's
+    targets) reads only input channel set ``g`` (per-seed channel sets of :func:`train_readouts`).
     (A per-pixel matrix-product formulation of the whole first convolution, ``(B*H*W, C) @
     (C, k*k*O)`` plus k*k shifted sums, measured slower than oneDNN's bfloat16 convolution
     at 28 x 28, so it is used for coarse groups only.)
@@ -505,7 +507,7 @@ def fast_forward(model: PosENet, x, dtype: torch.dtype) -> torch.Tensor:
                 x = _first_convolution(layer, *x, dtype)
             else:
                 x = F.conv2d(x.to(dtype), layer.weight.to(dtype), layer.bias.to(dtype), padding=layer.padding,
-                             groups=layer.groups).float()
+                             groups=first_groups if first else layer.groups).float()
             first = False
         else:
             x = layer(x)
@@ -596,8 +598,11 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
     config : ReadoutConfig
     seeds : sequence of int
         Seeds of the initialisations; the first also draws the shared batch order.
-    channels : numpy.ndarray, optional
-        Use only these feature channels (e.g. one tap).
+    channels : numpy.ndarray or list of numpy.ndarray, optional
+        Use only these feature channels (e.g. one tap). A list gives each seed's readout its
+        own channel set (all of one size; a seed may then repeat): the blocks read their
+        sets through one grouped first convolution, so e.g. all random channel draws of a
+        backbone train in one pass (``native_sizes`` is then not used).
     device : torch.device, optional
     progress : bool
         Show a progress bar over epochs.
@@ -627,31 +632,42 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
     info = {} if info is None else info
     info.update(compute=compute, compute_reason=reason, batch_order_seed=seeds[0], epoch_seconds=[])
     n_targets = len(targets)
+    per_seed_channels = isinstance(channels, (list, tuple))
+    if per_seed_channels and (len(channels) != len(seeds) or len({len(c) for c in channels}) != 1):
+        raise ConfigError(f"train_readouts: {len(channels)} channel sets for {len(seeds)} seeds; one set per seed, "
+                          "all of the same size, is needed")
     batches = batch_order(len(features), config.batch_size, config.epochs, seeds[0])
     if compute == "float32-reference":
-        inputs = feature_tensor(features, channels)
         results = []
+        shared = None if per_seed_channels else feature_tensor(features, channels)
         for index, seed in enumerate(seeds):
             model = models[index] if models is not None else None
+            inputs = feature_tensor(features, channels[index]) if per_seed_channels else shared
             results.append(_train_reference(inputs, targets, config, seed, batches, device, progress,
                                             f"{description} seed {seed}", model, info["epoch_seconds"]))
         return results
 
     dtype = torch.bfloat16 if compute == "bfloat16" else torch.float32
-    inputs = readout_inputs(features, channels, native_sizes, dtype)
+    if per_seed_channels:
+        inputs = readout_inputs(features, np.concatenate(channels), None, dtype)
+        in_channels, first_groups = len(channels[0]), len(seeds)
+    else:
+        inputs = readout_inputs(features, channels, native_sizes, dtype)
+        in_channels, first_groups = len(inputs.order), 1
     info.update(inputs.info)
     if models is None:
         models = []
         for seed in seeds:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                models.append(PosENet(len(inputs.order), n_targets, config.depth, config.kernel_size,
+                models.append(PosENet(in_channels, n_targets, config.depth, config.kernel_size,
                                       config.padding, config.hidden_channels))
     # channels-last weights: oneDNN's convolution (backward above all) is faster with them
     model = PosENet.stack(models).to(device=device, memory_format=torch.channels_last)
     first = model.convolutions()[0]
+    order = torch.from_numpy(inputs.order if first_groups == 1 else np.arange(in_channels))
     with torch.no_grad():  # input channels in training order (undone below); SGD is elementwise, so it commutes
-        first.weight.copy_(first.weight[:, torch.from_numpy(inputs.order)])
+        first.weight.copy_(first.weight[:, order])
     out_size = inputs.side
     for _ in range(config.depth):
         out_size = out_size + 2 * config.padding - config.kernel_size + 1
@@ -669,7 +685,7 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
         for index in batches[epoch * per_epoch:(epoch + 1) * per_epoch]:
             full, coarse = inputs.batch(index, device, dtype)
             batch = (full, coarse, inputs.side) if coarse else full
-            per_channel = criterion.per_channel(fast_forward(model, batch, dtype))
+            per_channel = criterion.per_channel(fast_forward(model, batch, dtype, first_groups))
             optimiser.zero_grad(set_to_none=True)
             per_channel.sum().backward()
             optimiser.step()
@@ -680,7 +696,7 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
         info["epoch_seconds"].append(time.perf_counter() - started)
     model = model.eval().cpu()
     with torch.no_grad():
-        first.weight.copy_(first.weight[:, torch.from_numpy(np.argsort(inputs.order))])
+        first.weight.copy_(first.weight[:, torch.argsort(order)])
     return [(model.blocks(s * n_targets, n_targets).eval(), losses[s]) for s in range(len(seeds))]
 
 

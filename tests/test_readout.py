@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from poslib import patterns
+from poslib.config import ConfigError
 from poslib.readout import (PosENet, ReadoutConfig, UpsampledMSE, evaluate, interpolation_matrix, predict,
                             train_readout, train_readouts, upsample)
 
@@ -249,3 +250,27 @@ def test_small_coarse_groups_stay_at_full_resolution(rng):
     train_readouts(features, patterns.make_patterns(32), ReadoutConfig(epochs=1, batch_size=8, target_size=32),
                    [0], progress=False, native_sizes=sizes, info=info)
     assert info["coarse_channels"] == {}
+
+
+@pytest.mark.parametrize("compute", ["float32", "float32-reference"])
+def test_per_seed_channel_sets_equal_separate_readouts_on_each_set(compute, rng):
+    features = rng.standard_normal((16, 9, 10, 10)).astype(np.float16)
+    features[:, 4] += np.linspace(-1, 1, 10).astype(np.float16)  # position in channel 4 only
+    sets = [np.array([0, 4, 7]), np.array([1, 2, 3])]
+    config = ReadoutConfig(epochs=3, batch_size=4, target_size=16, compute=compute)
+    targets = patterns.make_patterns(16)
+    grouped = train_readouts(features, targets, config, [5, 5], channels=sets, progress=False)
+    for (model, losses), channels in zip(grouped, sets):
+        alone, alone_losses = train_readout(features, targets, config, seed=5, channels=channels, progress=False)
+        assert model.in_channels == 3 and np.allclose(losses, alone_losses, rtol=1e-4)
+        for name, value in model.state_dict().items():
+            assert torch.allclose(value.float(), alone.state_dict()[name].float(), rtol=1e-3, atol=1e-4), name
+    # same initialisation (seed 5) and batches: the blocks differ only because they read different sets
+    first, second = (m.convolutions()[0].weight for m, _ in grouped)
+    assert not torch.allclose(first, second, atol=1e-3)
+
+
+def test_per_seed_channel_sets_must_match_the_seeds():
+    with pytest.raises(ConfigError, match="one set per seed"):
+        train_readouts(np.ones((4, 3, 8, 8), np.float16), patterns.make_patterns(16), ReadoutConfig(target_size=16),
+                       [0, 1], channels=[np.array([0, 1]), np.array([2])], progress=False)

@@ -17,9 +17,11 @@ Table 3 taps one level (f1..f5) at a time. Deeper levels of VGG16 have more chan
 (64 ... 512), so a raw comparison confounds depth with width. The *controlled* comparison
 gives every level the same number of channels: ``channels_per_level`` channels drawn at
 random (without replacement) from the level, by default the channel count of the smallest
-level; "all" draws the same number from all levels pooled. Each draw ``i`` is trained with
-readout seed ``seeds[i % len(seeds)]``, so the spread of the controlled rows is over
-channel draws and readout seeds together.
+level; "all" draws the same number from all levels pooled. Each draw ``i`` is initialised
+with readout seed ``seeds[i % len(seeds)]``, so the spread of the controlled rows is over
+channel draws and readout initialisations together. All draws of a backbone train in one
+grouped pass (:func:`poslib.probing.probe_channel_sets`), sharing the batch order of the
+first seed.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, LayerwiseSettings, Profile
-from ..probing import FeatureBundle, probe, readout_config_for
+from ..probing import FeatureBundle, probe, probe_channel_sets, readout_config_for
 from ..readout import ReadoutConfig
 
 
@@ -141,7 +143,7 @@ def probe_levels(bundle: FeatureBundle, readout: ReadoutConfig, seeds, n_channel
 
     Raw: every channel of the level (and of all levels, ``level="all"``), each readout seed.
     Controlled: ``n_channels`` random channels per level (see the module docstring); draw
-    ``i`` uses readout seed ``seeds[i % len(seeds)]``.
+    ``i`` is initialised with readout seed ``seeds[i % len(seeds)]`` (all draws in one grouped pass).
 
     Returns
     -------
@@ -156,9 +158,9 @@ def probe_levels(bundle: FeatureBundle, readout: ReadoutConfig, seeds, n_channel
         n_level = len(bundle.train.channel_index(taps))
         frames.append(probe(bundle, readout, seeds, taps=taps, progress=progress,
                             labels={"level": level, "selection": "raw", "n_channels": n_level, "draw": -1}).per_image)
-    for item in random_channel_draws(bundle, n_channels, n_draws, draw_seed):
-        seed = seeds[item["draw"] % len(seeds)]
-        frames.append(probe(bundle, readout, [seed], channels=item["channels"], progress=progress,
-                            labels={"level": item["level"], "selection": "controlled",
-                                    "n_channels": len(item["channels"]), "draw": item["draw"]}).per_image)
+    draws = random_channel_draws(bundle, n_channels, n_draws, draw_seed)
+    frames.append(probe_channel_sets(
+        bundle, readout, [item["channels"] for item in draws], [seeds[item["draw"] % len(seeds)] for item in draws],
+        [{"level": item["level"], "selection": "controlled", "n_channels": len(item["channels"]),
+          "draw": item["draw"]} for item in draws], progress=progress))
     return pd.concat(frames, ignore_index=True)
