@@ -53,6 +53,23 @@ def test_readout_speed_record_on_tiny_features():
                                  peaks={"float32": 1.0, "bfloat16": 2.0})
     assert record["reference"]["compute"] == "float32-reference"
     assert record["fast"]["compute"] in ("bfloat16", "float32")
-    assert record["speedup"] > 0 and record["fast"]["gflops"] > 0  # 3 decimals: tiny workloads still register
+    assert record["speedup"]["reference / fast"] > 0 and record["fast"]["gflops"] > 0  # tiny workloads still register
     assert set(record["spc_natural_test"]["fast"]) == {"H", "V", "G", "HS", "VS"}
     assert "Readout training speed" in "\n".join(bench.render_readout_speed(record, {"float32": 1.0}))
+
+
+def test_readout_speed_native_path_is_measured_and_close_to_the_first_path():
+    import numpy as np
+    import torch
+    from torch.nn import functional as F
+
+    from poslib.readout import ReadoutConfig
+
+    rng = np.random.default_rng(0)
+    coarse = torch.from_numpy(rng.random((11, 400, 5, 5)).astype(np.float32))
+    upsampled = F.interpolate(coarse, size=(10, 10), mode="bilinear", align_corners=False).numpy().astype(np.float16)
+    record = bench.readout_speed(upsampled[:8], upsampled[8:], ReadoutConfig(epochs=2, batch_size=4, target_size=16),
+                                 seeds=(0,), native_sizes=np.full(400, 5), with_reference=False)
+    assert "reference" not in record and record["fast_native"]["coarse_channels"] == {5: 400}
+    assert record["spc_abs_difference_max"]["fast vs fast_native"]["seed_mean_per_target"] < 0.05
+    assert "fast_native" in "\n".join(bench.render_readout_speed(record, {}))
