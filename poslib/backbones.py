@@ -84,14 +84,18 @@ class TappedBackbone(nn.Module):
 
     @torch.inference_mode()
     def tap_sizes(self, input_size: int) -> list[int]:
-        """Side of each tapped map for a square ``input_size`` input (one blank image run through).
+        """Side of each tapped map for a square ``input_size`` input (one blank image run through, once per size).
 
         The readout uses it to run its first convolution on coarse taps at their own
         resolution (:mod:`poslib.readout`, "Coarse taps at their own resolution").
         """
-        device = next(self.parameters(), torch.empty(0)).device
-        taps = self(torch.zeros(1, 3, input_size, input_size, device=device))
-        return [int(t.shape[-1]) if t.shape[-1] == t.shape[-2] else -1 for t in taps]
+        known = self.__dict__.setdefault("_tap_sizes", {})
+        if input_size not in known:
+            device = next(self.parameters(), torch.empty(0)).device
+            with torch.inference_mode():
+                taps = self(torch.zeros(1, 3, input_size, input_size, device=device))
+            known[input_size] = [int(t.shape[-1]) if t.shape[-1] == t.shape[-2] else -1 for t in taps]
+        return list(known[input_size])
 
 
 BackboneBuilder = Callable[[str, int, int, str], TappedBackbone]

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -67,6 +67,7 @@ from torch.nn import functional as F
 
 from .config import ConfigError, check_choice, default_device, progress_bar
 from .metrics import mae_per_image, spearman_per_image
+from .store import release_mapped_pages
 
 
 #: Values of :attr:`ReadoutConfig.compute`.
@@ -246,6 +247,19 @@ class MappedFeatures:
         return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 3, 1))).permute(0, 3, 1, 2)
 
 
+def _image_chunks(features: np.ndarray, channels: np.ndarray | None, chunk: int = 32):
+    """Yield ``(start, array)``: ``chunk`` images at a time of ``features`` (the selected channels).
+
+    After each chunk the memory map's resident pages are released
+    (:func:`poslib.store.release_mapped_pages`), so reading a cached set into a tensor does
+    not also hold the whole file in the process's resident memory.
+    """
+    for start in range(0, len(features), chunk):
+        block = np.asarray(features[start:start + chunk])
+        yield start, block if channels is None else block[:, channels]
+        release_mapped_pages(features)
+
+
 def feature_tensor(features: np.ndarray, channels: np.ndarray | None = None, dtype: torch.dtype | None = None):
     """Read (the selected channels of) cached features once into a channels-last torch tensor.
 
@@ -262,25 +276,39 @@ def feature_tensor(features: np.ndarray, channels: np.ndarray | None = None, dty
     if dtype is not None:
         n, _, height, width = features.shape
         tensor = torch.empty((n, height, width, n_channels), dtype=dtype)
-        for start in range(0, n, 32):
-            chunk = np.asarray(features[start:start + 32])
-            chunk = chunk if channels is None else chunk[:, channels]
-            tensor[start:start + 32] = torch.from_numpy(np.ascontiguousarray(np.moveaxis(chunk, 1, 3))).to(dtype)
+        for start, chunk in _image_chunks(features, channels):
+            tensor[start:start + len(chunk)] = torch.from_numpy(np.ascontiguousarray(np.moveaxis(chunk, 1, 3))).to(dtype)
         return tensor.permute(0, 3, 1, 2)
     source = features if channels is None else features[:, channels]
     # One copy out of the memory map, straight into channels-last order.
     tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(source, 1, 3))).permute(0, 3, 1, 2)
+    release_mapped_pages(features)
     if tensor.numel() * 4 <= FLOAT32_RAM_LIMIT:
         tensor = tensor.float()
     return tensor
 
 
-def load_batch(features, index: np.ndarray, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Channels-last batch ``features[index]`` on ``device`` in ``dtype`` (from a tensor or :class:`MappedFeatures`)."""
+def load_batch(features, index: np.ndarray, device: torch.device, dtype: torch.dtype = torch.float32,
+               buffers: dict | None = None) -> torch.Tensor:
+    """Channels-last batch ``features[index]`` on ``device`` in ``dtype`` (from a tensor or :class:`MappedFeatures`).
+
+    ``buffers`` (a dict owned by the caller, e.g. one per training run) keeps the gathered
+    batch's storage between calls when the batch needs no conversion: the next batch is
+    gathered into it, which overwrites the previous one. A fresh batch-sized block from the
+    allocator costs a page fault per 4 KiB page (measured: a 48 MB VGG16 batch takes 16 ms
+    to gather fresh and 1.7 ms into a kept buffer).
+    """
     index = torch.from_numpy(np.asarray(index))
     if isinstance(features, torch.Tensor) and features.is_contiguous(memory_format=torch.channels_last):
         # gather whole (H, W, C) rows of the channels-last storage: one copy, already channels-last
-        batch = features.permute(0, 2, 3, 1)[index].permute(0, 3, 1, 2)
+        rows = features.permute(0, 2, 3, 1)
+        if buffers is not None and rows.device == device and rows.dtype == dtype:
+            key = (rows.data_ptr(), tuple(rows.shape[1:]))
+            kept = buffers.get(key)
+            if kept is None or len(kept) < len(index):
+                kept = buffers[key] = torch.empty((len(index), *rows.shape[1:]), dtype=dtype, device=device)
+            return torch.index_select(rows, 0, index, out=kept[:len(index)]).permute(0, 3, 1, 2)
+        batch = rows[index].permute(0, 3, 1, 2)
     else:
         batch = features[index]
     return batch.to(device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
@@ -381,14 +409,16 @@ class ReadoutInputs:
     order: np.ndarray
     side: int
     info: dict
-
-    def __len__(self) -> int:
-        return len(self.full) if self.full is not None else len(self.coarse[0])
+    buffers: dict = field(default_factory=dict, repr=False)
 
     def batch(self, index: np.ndarray, device: torch.device, dtype: torch.dtype):
-        """``(full_batch or None, [coarse batches])`` of images ``index``, channels-last, in ``dtype``."""
-        full = None if self.full is None else load_batch(self.full, index, device, dtype)
-        return full, [load_batch(group, index, device, dtype) for group in self.coarse]
+        """``(full_batch or None, [coarse batches])`` of images ``index``, channels-last, in ``dtype``.
+
+        The batches live in buffers kept by this object (:func:`load_batch`): each call
+        overwrites the previous call's batches.
+        """
+        full = None if self.full is None else load_batch(self.full, index, device, dtype, self.buffers)
+        return full, [load_batch(group, index, device, dtype, self.buffers) for group in self.coarse]
 
 
 def _recover_native(features: np.ndarray, channels: np.ndarray, side: int, dtype: torch.dtype,
@@ -400,8 +430,8 @@ def _recover_native(features: np.ndarray, channels: np.ndarray, side: int, dtype
     upsampling = upsampling.float()
     native = torch.empty((len(features), side, side, len(channels)), dtype=dtype)
     residual, total = 0.0, 0.0
-    for start in range(0, len(features), chunk):
-        cached = torch.from_numpy(np.asarray(features[start:start + chunk][:, channels], dtype=np.float32))
+    for start, block in _image_chunks(features, channels, chunk):
+        cached = torch.from_numpy(block.astype(np.float32))
         recovered = inverse @ cached @ inverse.T
         residual += float(((upsampling @ recovered @ upsampling.T - cached) ** 2).sum())
         total += float((cached ** 2).sum())

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import tempfile
 import zlib
@@ -106,6 +107,27 @@ def file_checksum(path: Path) -> str:
         for block in iter(lambda: handle.read(_BLOCK), b""):
             crc = zlib.crc32(block, crc)
     return f"{crc & 0xFFFFFFFF:08x}"
+
+
+def release_mapped_pages(array) -> bool:
+    """Drop this process's resident pages of a memory-mapped array (``np.load(..., mmap_mode="r")``).
+
+    Reading a cached feature file through its memory map leaves every page read counted in
+    the process's resident memory until the map is closed, although the data then lives in
+    a tensor as well. ``madvise(MADV_DONTNEED)`` unmaps those pages from the process; they
+    stay in the OS page cache, so reading them again costs a page fault, not a disk read.
+    Arrays that are not memory-mapped (or platforms without ``madvise``) are left alone.
+
+    Returns
+    -------
+    bool
+        Whether pages were released.
+    """
+    mapping = getattr(array, "_mmap", None)  # numpy.memmap keeps its mmap.mmap (also in slices) here
+    if mapping is None or not hasattr(mapping, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return False
+    mapping.madvise(mmap.MADV_DONTNEED)
+    return True
 
 
 def content_key(**parts) -> str:

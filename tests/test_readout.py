@@ -6,7 +6,7 @@ import torch
 
 from poslib import patterns
 from poslib.config import ConfigError
-from poslib.readout import (PosENet, ReadoutConfig, UpsampledMSE, evaluate, interpolation_matrix, predict,
+from poslib.readout import (PosENet, ReadoutConfig, UpsampledMSE, evaluate, interpolation_matrix, load_batch, predict,
                             train_readout, train_readouts, upsample)
 
 
@@ -274,3 +274,17 @@ def test_per_seed_channel_sets_must_match_the_seeds():
     with pytest.raises(ConfigError, match="one set per seed"):
         train_readouts(np.ones((4, 3, 8, 8), np.float16), patterns.make_patterns(16), ReadoutConfig(target_size=16),
                        [0, 1], channels=[np.array([0, 1]), np.array([2])], progress=False)
+
+
+def test_batches_gathered_into_kept_buffers_equal_fresh_ones(rng):
+    features = torch.from_numpy(rng.standard_normal((10, 4, 6, 6)).astype(np.float32)).to(
+        memory_format=torch.channels_last)
+    buffers = {}
+    first = load_batch(features, np.array([3, 1, 7]), torch.device("cpu"), torch.float32, buffers)
+    assert torch.equal(first, features[[3, 1, 7]])
+    assert first.is_contiguous(memory_format=torch.channels_last)
+    pointer = first.data_ptr()
+    second = load_batch(features, np.array([0, 9]), torch.device("cpu"), torch.float32, buffers)
+    assert torch.equal(second, features[[0, 9]]) and second.data_ptr() == pointer  # storage reused
+    converted = load_batch(features, np.array([2]), torch.device("cpu"), torch.bfloat16, buffers)
+    assert converted.dtype == torch.bfloat16 and len(buffers) == 1  # a conversion is never buffered

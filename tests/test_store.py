@@ -129,3 +129,27 @@ def test_temporaries_of_atomic_writes_carry_the_pid_and_are_cleared_when_dead(tm
     finally:
         store.os.replace = original
     assert seen[0].startswith(".b.json.") and seen[0].endswith(f".tmp-{os.getpid()}")
+
+
+def _resident_file_kib() -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith("RssFile:"):
+            return int(line.split()[1])
+    pytest.skip("no RssFile in /proc/self/status")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_released_pages_of_a_memory_map_leave_the_resident_memory(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "features.npy"
+    np.save(path, np.ones((64, 2**20 // 2), dtype=np.float16))  # 64 MiB
+    mapped = np.load(path, mmap_mode="r")
+    before = _resident_file_kib()
+    assert float(mapped[:, ::2048].astype(np.float32).sum()) > 0  # touch every 4 KiB page
+    touched = _resident_file_kib()
+    assert touched - before > 48 * 1024  # positive control: reading made the pages resident
+    assert store.release_mapped_pages(mapped[:32])  # a slice releases the whole map
+    assert _resident_file_kib() - before < 8 * 1024
+    assert float(mapped[0, 0]) == 1.0  # still readable afterwards
+    assert not store.release_mapped_pages(np.ones(4))  # not a memory map: nothing to do
