@@ -1,48 +1,41 @@
-"""Profiles, seeding, devices and default folders: every global setting in one place.
-
-(About 410 lines, most of them the per-notebook settings sections and their documentation:
-the single source of run sizes is meant to be read in one place.)
+"""Profiles: the single source of every run size, and how a run changes them.
 
 A *profile* fixes the size of a run. ``smoke`` is what the tests and CI run (seconds to
 a couple of minutes per notebook), ``default`` is what is rendered into ``results/`` on a
-2-core laptop, and ``paper`` is the paper's scale (meant for a GPU).
+2-core laptop, and ``paper`` is the paper's scale (meant for a GPU). One ``seeds`` tuple per
+profile is inherited by every section that does not set its own (:func:`inherited`); the
+driver changes any field by its dotted path (``-p seeds=0,1 -p padding_study.readout_paddings=0,1``,
+:func:`apply_overrides`). Process settings (environment variables, seeding, devices,
+progress bars, paths) are :mod:`poslib.runtime`, re-exported here.
+(About 500 lines, most of them the per-notebook settings sections and their documentation:
+the single source of run sizes is meant to be read in one place.)
 """
 
 from __future__ import annotations
 
-import os
-import random
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, fields, replace
+from difflib import get_close_matches
+from types import UnionType
+from typing import Union, get_args, get_origin, get_type_hints
 
-import numpy as np
-import torch
+from .runtime import (CACHE_ENV, DATA_ENV, DOWNLOAD_ENV, PROGRESS_ENV, REPO_ROOT, ConfigError,  # noqa: F401
+                      cache_dir, check_choice, default_device, portable_text, progress_bar, repo_relative,
+                      seed_everything)
 
-#: Environment variable naming the folder that holds the datasets (ECSSD/, SOD/, CamVid/).
-DATA_ENV = "POSLIB_DATA"
-#: Environment variable naming the feature / weight cache folder.
-CACHE_ENV = "POSLIB_CACHE"
-#: Environment variable that allows downloading ImageNet weights through torchvision.
-DOWNLOAD_ENV = "POSLIB_ALLOW_DOWNLOAD"
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Metadata key of a section field that takes the profile's value when left ``None``.
+INHERIT_KEY = "inherit_from_profile"
+#: Metadata key: the inherited backbone rows keep networks only (no raw-pixel row).
+NETWORKS_ONLY_KEY = "networks_only"
 
 
-class ConfigError(ValueError):
-    """A setting (profile, backbone, pattern, folder...) has a value poslib cannot use."""
+def inherited(source: str, networks_only: bool = False):
+    """A section field that defaults to ``None``, meaning "the profile's ``source`` field".
 
-
-def check_choice(value: str, valid, what: str) -> str:
-    """Return ``value`` if it is one of ``valid``.
-
-    Raises
-    ------
-    ConfigError
-        Naming the ``what`` (e.g. "backbone"), the value and the valid choices.
+    This is the one rule that fills sections from their profile (:meth:`Profile.resolved`):
+    no section copies a profile value by hand. ``networks_only`` drops the raw-pixel row from
+    inherited (or given) backbone rows, for studies of a network's layers or padding.
     """
-    if value not in valid:
-        raise ConfigError(f"unknown {what} {value!r}; valid choices are {sorted(valid)}")
-    return value
+    return field(default=None, metadata={INHERIT_KEY: source, NETWORKS_ONLY_KEY: networks_only})
 
 
 #: The raw-pixel "backbone" (the paper's PosENet row): the readout sees the RGB image itself.
@@ -72,7 +65,8 @@ TABLE1_ROWS = IMAGENET_ROWS + (PAPER_CONVENTION_ROW,) + CONTROL_ROWS
 class LayerwiseSettings:
     """Notebook 03 (readout depth and kernel, one level at a time).
 
-    ``None`` means "as the profile's Table-1 settings" (its epochs, its backbone rows).
+    ``None`` means "as the profile" (its epochs, seeds, batch size, backbone rows): see
+    :func:`inherited`.
 
     Parameters
     ----------
@@ -99,16 +93,17 @@ class LayerwiseSettings:
         ``width_sweep_seeds``), to show whether ``hidden_channels`` is on the plateau.
     width_sweep_row : (str, str)
     width_sweep_seeds : tuple of int
+        Its own seeds on purpose: the sweep asks where the plateau is, not how much it varies.
     """
 
-    epochs: int | None = None
-    seeds: tuple[int, ...] | None = None
-    batch_size: int | None = None
+    epochs: int | None = inherited("epochs")
+    seeds: tuple[int, ...] | None = inherited("seeds")
+    batch_size: int | None = inherited("batch_size")
     depths: tuple[int, ...] = (1, 2, 3)
     kernel_sizes: tuple[int, ...] = (1, 3, 5, 7)
     hidden_channels: int | None = None
-    readout_rows: tuple[tuple[str, str], ...] | None = None
-    level_rows: tuple[tuple[str, str], ...] | None = None
+    readout_rows: tuple[tuple[str, str], ...] | None = inherited("backbones")
+    level_rows: tuple[tuple[str, str], ...] | None = inherited("backbones", networks_only=True)
     channels_per_level: int | None = None
     channel_draws: int = 3
     train_images: int | None = None
@@ -121,7 +116,7 @@ class LayerwiseSettings:
 class PaddingStudySettings:
     """Notebook 04 (readout padding, backbone padding rules, border analysis).
 
-    ``None`` means "as the profile's Table-1 settings".
+    ``None`` means "as the profile" (see :func:`inherited`).
 
     Parameters
     ----------
@@ -145,12 +140,12 @@ class PaddingStudySettings:
         Readout mini-batch size (None: the profile's).
     """
 
-    epochs: int | None = None
-    seeds: tuple[int, ...] | None = None
-    batch_size: int | None = None
+    epochs: int | None = inherited("epochs")
+    seeds: tuple[int, ...] | None = inherited("seeds")
+    batch_size: int | None = inherited("batch_size")
     readout_paddings: tuple[int, ...] = (0, 1, 2)
-    readout_padding_rows: tuple[tuple[str, str], ...] | None = None
-    rule_rows: tuple[tuple[str, str], ...] | None = None
+    readout_padding_rows: tuple[tuple[str, str], ...] | None = inherited("backbones")
+    rule_rows: tuple[tuple[str, str], ...] | None = inherited("backbones", networks_only=True)
     # "partial" is not among them: on the Caffe VGG16 (activations up to ~1e4) its border
     # re-weighting overflows the float16 feature cache (measured: non-finite features at f4/f5);
     # notebook 06 runs it on the backbones where it fits.
@@ -188,16 +183,18 @@ class TaskSettings:
     distillation_temperature : float
     batch_size : int
     training_seeds : tuple of int
-        Seeds of every trained network (initialisation, batch order, flips): tables give the
+        Seeds of every trained network (their own, on purpose: a trained task network costs
+        minutes where a readout costs seconds) (initialisation, batch order, flips): tables give the
         mean and spread over them.
     padding_rules : tuple of str
         Encoder padding rules trained for each pixel task (``zeros`` and ``valid`` are compared by claim 7).
     crop_fractions : tuple of float
         Nominal fractions of the width cut away on the right for the frame-shift measurement
         (kept widths are rounded to multiples of 16 px, the encoder's total stride).
-    probe_seeds : tuple of int
+    seeds : tuple of int or None
         Readout seeds of the Table-6 probing of the reference networks (the small-VGG rows vary
-        by training seed and use the first readout seed).
+        by training seed and use the first readout seed); None: the profile's ``seeds``.
+        (``probe_seeds`` is an alias.)
     probe_padding_rules : tuple of str
         Which trained encoders (by padding rule) Table 6 probes.
     """
@@ -217,16 +214,21 @@ class TaskSettings:
     training_seeds: tuple[int, ...] = (0, 1, 2)
     padding_rules: tuple[str, ...] = ("zeros", "valid")
     crop_fractions: tuple[float, ...] = (0.1, 0.2, 0.3)
-    probe_seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] | None = inherited("seeds")
     probe_padding_rules: tuple[str, ...] = ("zeros",)
+
+    @property
+    def probe_seeds(self) -> tuple[int, ...]:
+        """Old name of :attr:`seeds` (the readout seeds of Table 6)."""
+        return self.seeds
 
 
 @dataclass(frozen=True)
 class BeyondSettings:
     """Notebook 06 (questions the paper's successors asked, on the same machinery).
 
-    The default profile is scaled to finish in about 20 minutes on 2 CPU cores: small
-    canvases for the absolute-location networks (48 px, 3 seeds, 8 epochs), a 112 px canvas
+    The default profile is scaled to fit notebook 06's share of the study's time budget: small
+    canvases for the absolute-location networks, a 112 px canvas
     for the global-pooling study (so VGG16 without padding, which needs about 220 px,
     is skipped there with its reason; random-init controls under zeros and circular only),
     60 / 30 images for the readouts of the parity and input-size studies, and one readout
@@ -235,9 +237,9 @@ class BeyondSettings:
 
     Parameters
     ----------
-    seeds : tuple of int
+    seeds : tuple of int or None
         Seeds of the networks trained from scratch (study 1), of the linear position
-        classifiers (study 2) and of the readouts (studies 3, 4).
+        classifiers (study 2) and of the readouts (studies 3, 4); None: the profile's ``seeds``.
     location_canvas, location_height, location_patch : int
         Canvas width, canvas height and patch side of the absolute-location task (study 1).
     location_distances : tuple of int
@@ -284,7 +286,7 @@ class BeyondSettings:
         Rings between border and centre in studies 3 and 4.
     """
 
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] | None = inherited("seeds")
     location_canvas: int = 48
     location_height: int = 12
     location_patch: int = 6
@@ -325,9 +327,11 @@ class Profile:
     """Size of a run: the single source of every notebook's run sizes.
 
     The top-level fields are notebook 02's (the paper's Table 1) and the defaults of the
-    later notebooks; :attr:`layerwise`, :attr:`padding_study` and :attr:`tasks` hold the
-    sections of notebooks 03, 04 and 05. After construction every ``None`` in a section
-    that means "as Table 1" is filled in, so notebooks read concrete values.
+    later notebooks; :attr:`layerwise`, :attr:`padding_study`, :attr:`tasks` and
+    :attr:`beyond` hold the sections of notebooks 03, 04, 05 and 06. A section field declared
+    with :func:`inherited` and left ``None`` takes the profile's value when the profile is
+    resolved (:meth:`resolved`, done by :func:`get_profile`), so notebooks read concrete values
+    and one change of :attr:`seeds` moves every notebook.
 
     Parameters
     ----------
@@ -338,26 +342,27 @@ class Profile:
     epochs : int
         Readout training epochs; the learning rate drops x0.1 after two thirds of them
         (the paper: 15 epochs, drop at epoch 10).
-    readout_seeds : tuple of int
-        Seeds of the readout (initialisation and batch order); tables report mean and
-        spread over them.
+    seeds : tuple of int
+        Seeds of the readouts (initialisation and batch order) and of every study that does
+        not set its own; tables report mean and spread over them. (``readout_seeds`` is an alias.)
     backbones : tuple of (str, str)
         ``(backbone, weights)`` rows probed by notebook 02 and reused later.
     input_size : int
         Side of the square network input (the paper: 224).
     batch_size : int
         Readout mini-batch size (the paper's code: 32).
-    layerwise, padding_study, tasks :
-        Sections of notebooks 03, 04, 05.
-    beyond : BeyondSettings
-        Section of notebook 06.
+    layerwise, padding_study, tasks, beyond :
+        Sections of notebooks 03, 04, 05, 06.
+    overrides : tuple of (str, str)
+        The ``field=value`` overrides this profile was built with (:func:`get_profile`); empty
+        for a profile as defined here.
     """
 
     name: str
     n_train: int
     n_test: int
     epochs: int
-    readout_seeds: tuple[int, ...]
+    seeds: tuple[int, ...]
     backbones: tuple[tuple[str, str], ...]
     input_size: int = 224
     batch_size: int = 32
@@ -365,26 +370,43 @@ class Profile:
     padding_study: PaddingStudySettings = field(default_factory=PaddingStudySettings)
     tasks: TaskSettings = field(default_factory=TaskSettings)
     beyond: BeyondSettings = field(default_factory=BeyondSettings)
+    overrides: tuple[tuple[str, str], ...] = ()
 
-    def __post_init__(self):
-        network_rows = tuple(tuple(row) for row in self.backbones if row[0] != RAW_PIXELS)
-        all_rows = tuple(tuple(row) for row in self.backbones)
-        layerwise = replace(self.layerwise, epochs=self.layerwise.epochs or self.epochs,
-                            seeds=self.layerwise.seeds or self.readout_seeds,
-                            batch_size=self.layerwise.batch_size or self.batch_size,
-                            readout_rows=self.layerwise.readout_rows or all_rows,
-                            level_rows=tuple(r for r in self.layerwise.level_rows or network_rows if r[0] != RAW_PIXELS))
-        study = replace(self.padding_study, epochs=self.padding_study.epochs or self.epochs,
-                        seeds=self.padding_study.seeds or self.readout_seeds,
-                        batch_size=self.padding_study.batch_size or self.batch_size,
-                        readout_padding_rows=self.padding_study.readout_padding_rows or all_rows,
-                        rule_rows=tuple(r for r in self.padding_study.rule_rows or network_rows if r[0] != RAW_PIXELS))
-        object.__setattr__(self, "layerwise", layerwise)
-        object.__setattr__(self, "padding_study", study)
+    @property
+    def readout_seeds(self) -> tuple[int, ...]:
+        """Old name of :attr:`seeds`."""
+        return self.seeds
+
+    def resolved(self) -> "Profile":
+        """This profile with every inherited section field filled in (see :func:`inherited`)."""
+        sections = {name: _resolve_section(getattr(self, name), self) for name in SECTIONS}
+        return replace(self, **sections)
 
     def as_dict(self) -> dict:
         """Plain-dict view, for provenance records."""
         return asdict(self)
+
+
+#: Profile fields that are sections (one per notebook from 03 on).
+SECTIONS = ("layerwise", "padding_study", "tasks", "beyond")
+
+
+def _resolve_section(section, profile: Profile):
+    """``section`` with each ``None`` field declared by :func:`inherited` set from ``profile``."""
+    changes = {}
+    for item in fields(section):
+        source = item.metadata.get(INHERIT_KEY)
+        value = getattr(section, item.name)
+        if source is None:
+            continue
+        if value is None:
+            value = getattr(profile, source)
+        if item.metadata.get(NETWORKS_ONLY_KEY):
+            value = tuple(tuple(row) for row in value if row[0] != RAW_PIXELS)
+        elif source == "backbones":
+            value = tuple(tuple(row) for row in value)
+        changes[item.name] = value
+    return replace(section, **changes)
 
 
 #: Readout schedule of the default profile: at least 1,000 SGD steps per readout (the paper:
@@ -399,7 +421,7 @@ _DEFAULT_STUDY_ROWS = (("vgg16", "imagenet-caffe"), ("efficientnet-lite0", "imag
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        name="smoke", n_train=24, n_test=8, epochs=4, readout_seeds=(0,),
+        name="smoke", n_train=24, n_test=8, epochs=4, seeds=(0,),
         backbones=((RAW_PIXELS, "none"), ("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
         input_size=112, batch_size=8,
         layerwise=LayerwiseSettings(hidden_channels=4, readout_rows=((RAW_PIXELS, "none"),),
@@ -412,9 +434,9 @@ PROFILES: dict[str, Profile] = {
         tasks=TaskSettings(saliency_size=128, saliency_train=16, saliency_test=8, sod_test=8, saliency_epochs=2,
                            segmentation_size=(112, 144), segmentation_train=16, segmentation_test=8,
                            segmentation_epochs=2, classification_epochs=2, batch_size=8, training_seeds=(0, 1),
-                           crop_fractions=(0.15,), probe_seeds=(0,)),
+                           crop_fractions=(0.15,)),
         beyond=BeyondSettings(
-            seeds=(0,), location_canvas=32, location_distances=(0, 2, 8), location_depths=(2,),
+            location_canvas=32, location_distances=(0, 2, 8), location_depths=(2,),
             location_channels=8, location_train=64, location_test=100, location_epochs=15,
             gap_rows=(("efficientnet-lite0", "imagenet"),),
             gap_control_rows=(("efficientnet-lite0", "random"),), gap_rules=("zeros", "circular", "partial"),
@@ -423,7 +445,7 @@ PROFILES: dict[str, Profile] = {
             input_sizes=(64, 112), readout_train=16, readout_test=8, readout_epochs=3, border_bins=4),
     ),
     "default": Profile(
-        name="default", n_train=400, n_test=100, epochs=DEFAULT_EPOCHS, readout_seeds=(0, 1, 2),
+        name="default", n_train=400, n_test=100, epochs=DEFAULT_EPOCHS, seeds=(0, 1, 2),
         backbones=TABLE1_ROWS,
         layerwise=LayerwiseSettings(
             batch_size=16, hidden_channels=4, train_images=200,
@@ -436,7 +458,7 @@ PROFILES: dict[str, Profile] = {
         beyond=BeyondSettings(),
     ),
     "paper": Profile(
-        name="paper", n_train=0, n_test=0, epochs=15, readout_seeds=(0, 1, 2),
+        name="paper", n_train=0, n_test=0, epochs=15, seeds=(0, 1, 2),
         backbones=TABLE1_ROWS,
         layerwise=LayerwiseSettings(channel_draws=5, readout_rows=((RAW_PIXELS, "none"),) + IMAGENET_ROWS,
                                     level_rows=IMAGENET_ROWS + CONTROL_ROWS[1:]),
@@ -458,15 +480,125 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def get_profile(name: str) -> Profile:
-    """Return the profile called ``name``.
+def get_profile(name: str, overrides=None) -> Profile:
+    """The profile called ``name``, with ``overrides`` applied, resolved (see :meth:`Profile.resolved`).
+
+    Parameters
+    ----------
+    name : str
+        ``smoke``, ``default`` or ``paper``.
+    overrides : dict or sequence of (str, value), optional
+        Field paths and values, e.g. ``{"seeds": "0,1", "padding_study.readout_paddings": "0,1"}``
+        (:func:`apply_overrides`); a section field set here is not inherited.
 
     Raises
     ------
     ConfigError
-        If no such profile exists.
+        If no such profile exists, or an override names no field or has a value of the wrong type.
     """
-    return PROFILES[check_choice(name, PROFILES, "profile (set it in the parameters cell or with --profile)")]
+    spec = PROFILES[check_choice(name, PROFILES, "profile (set it in the parameters cell or with --profile)")]
+    return apply_overrides(spec, overrides).resolved()
+
+
+def profile_field_types() -> dict[str, object]:
+    """Every overridable field path (``"seeds"``, ``"layerwise.depths"``...) and its type."""
+    paths = {}
+    for item in fields(Profile):
+        if item.name in SECTIONS:
+            section_type = get_type_hints(Profile)[item.name]
+            for sub, hint in get_type_hints(section_type).items():
+                paths[f"{item.name}.{sub}"] = hint
+        elif item.name not in ("name", "overrides"):
+            paths[item.name] = get_type_hints(Profile)[item.name]
+    return paths
+
+
+def parse_field_value(path: str, value, hint):
+    """``value`` (text from the command line, or a Python value) as a value of type ``hint``.
+
+    Text forms: numbers and words as such; tuples comma-separated (``0,1,2``); backbone rows
+    as ``backbone:weights`` items (``vgg16:random,pixels:none``); ``none`` for an optional field.
+
+    Examples
+    --------
+    >>> parse_field_value("seeds", "0, 1", tuple[int, ...])
+    (0, 1)
+    >>> parse_field_value("backbones", "vgg16:random", tuple[tuple[str, str], ...])
+    (('vgg16', 'random'),)
+
+    Raises
+    ------
+    ConfigError
+        Naming the field, the value and the type it needs.
+    """
+    try:
+        return _convert(value, hint)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"profile field {path}={value!r}: needs {_type_text(hint)} ({error})") from None
+
+
+def _convert(value, hint):
+    """:func:`parse_field_value` without the message (raises ValueError or TypeError)."""
+    origin, arguments = get_origin(hint), get_args(hint)
+    if origin in (Union, UnionType):
+        if value is None or isinstance(value, str) and value.strip().lower() in ("none", ""):
+            return None
+        return _convert(value, next(a for a in arguments if a is not type(None)))
+    if origin is tuple:
+        items = value if not isinstance(value, str) else [v for v in value.split(",") if v.strip()]
+        if arguments and arguments[-1] is Ellipsis:
+            if get_origin(arguments[0]) is tuple and isinstance(value, str):
+                try:
+                    return tuple(parse_backbone_rows(value, ()))
+                except ConfigError as error:
+                    raise ValueError(str(error)) from None
+            return tuple(_convert(v, arguments[0]) for v in items)
+        items = list(items)
+        if len(items) != len(arguments):
+            raise ValueError(f"{len(arguments)} values, got {len(items)}")
+        return tuple(_convert(v, a) for v, a in zip(items, arguments))
+    if hint is bool:
+        word = str(value).strip().lower()
+        if word not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"{value!r} is not true/false")
+        return word in ("true", "1", "yes")
+    if hint in (int, float):
+        if isinstance(value, bool) or isinstance(value, float) and hint is int:
+            raise TypeError(f"{value!r} is not {hint.__name__}")
+        return hint(value.strip() if isinstance(value, str) else value)
+    if hint is str:
+        return str(value).strip()
+    raise TypeError(f"the driver cannot set a field of type {hint}")
+
+
+def _type_text(hint) -> str:
+    return str(hint).replace("typing.", "")
+
+
+def apply_overrides(spec: Profile, overrides=None) -> Profile:
+    """``spec`` with dotted field overrides applied (typed and validated against the dataclasses).
+
+    Raises
+    ------
+    ConfigError
+        For a path that names no field (listing the valid ones) or a value of the wrong type.
+    """
+    items = list(dict(overrides or {}).items())
+    if not items:
+        return spec
+    types = profile_field_types()
+    top, sections = {}, {name: {} for name in SECTIONS}
+    for path, value in items:
+        if path not in types:
+            close = get_close_matches(path, types, n=3)
+            raise ConfigError(f"no profile field {path!r}{f' (did you mean {close}?)' if close else ''}; the fields "
+                              f"that can be set are {sorted(types)}")
+        parsed = parse_field_value(path, value, types[path])
+        section, _, name = path.rpartition(".")
+        (sections[section] if section else top)[name] = parsed
+    changed = {name: replace(getattr(spec, name), **values) for name, values in sections.items() if values}
+    recorded = tuple(spec.overrides) + tuple((path, str(value)) for path, value in items)
+    return replace(spec, **top, **changed, overrides=recorded)
 
 
 def parse_backbone_rows(text: str, default: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
@@ -494,62 +626,3 @@ def parse_backbone_rows(text: str, default: tuple[tuple[str, str], ...]) -> list
     return rows
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch, and ask torch for deterministic kernels.
-
-    Parameters
-    ----------
-    seed : int
-        The seed.
-    """
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    torch.backends.cudnn.benchmark = False
-    torch.backends.cudnn.deterministic = True
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def default_device() -> torch.device:
-    """CUDA when present, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-#: Environment variable that turns progress bars off (the driver sets it for headless runs).
-PROGRESS_ENV = "POSLIB_PROGRESS"
-
-
-def progress_bar(iterable, description: str, enabled: bool = True, total: int | None = None):
-    """A progress bar over ``iterable``: a widget in JupyterLab, text in a terminal.
-
-    Bars are off when ``enabled`` is False or ``$POSLIB_PROGRESS`` is ``0`` (as in headless
-    runs by the driver, so executed notebooks hold no progress-bar text). They vanish
-    when done (``leave=False``).
-    """
-    from tqdm.auto import tqdm
-
-    disable = not enabled or os.environ.get(PROGRESS_ENV) == "0"
-    return tqdm(iterable, desc=description, total=total, disable=disable, leave=False)
-
-
-def repo_relative(path: str | Path) -> str:
-    """``path`` relative to the repository root (``../data/ECSSD/images``): how paths are recorded.
-
-    Rendered results and provenance never hold absolute local paths; a relative path still
-    says where the data was, on this machine, for whoever reproduces the run beside it.
-    """
-    return os.path.relpath(Path(path).expanduser().resolve(), REPO_ROOT)
-
-
-def portable_text(text: str) -> str:
-    """``text`` with the repository root written as ``.`` and the home folder as ``~`` (for messages kept in results)."""
-    for folder, short in ((str(REPO_ROOT), "."), (str(Path.home()), "~")):
-        text = text.replace(folder, short)
-    return text
-
-
-def cache_dir() -> Path:
-    """Folder for cached features and trained weights (``$POSLIB_CACHE`` or ``~/.cache/poslib``)."""
-    path = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "poslib")
-    path.mkdir(parents=True, exist_ok=True)
-    return path

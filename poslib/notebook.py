@@ -1,7 +1,8 @@
 """The one setup call of every notebook, and the cells that every notebook ends with.
 
-``run = notebook.start("02_backbone_probing", profile, seed, results_dir)`` resolves the
-profile, seeds everything (:func:`poslib.config.seed_everything`), sets the plotting
+``run = notebook.start("02_backbone_probing", profile, seed, results_dir, profile_overrides)``
+resolves the profile once (with the driver's field overrides, :func:`poslib.config.get_profile`)
+and records it whole in the provenance, seeds everything (:func:`poslib.config.seed_everything`), sets the plotting
 style and opens the notebook's :class:`poslib.report.Results`. :meth:`NotebookRun.images`
 and :meth:`NotebookRun.task_data` load the data and show which data is in use (a loud
 notice for the embedded default) and record it in the provenance; :meth:`NotebookRun.verdicts`
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import json
+
 import pandas as pd
 
 from . import claims
-from .config import Profile, get_profile, seed_everything
+from .config import ConfigError, Profile, get_profile, seed_everything
 from .report import Results, set_style
 
 
@@ -90,7 +93,27 @@ class NotebookRun:
         return verdicts
 
 
-def start(name: str, profile: str, seed: int, results_dir: str) -> NotebookRun:
+def parse_profile_overrides(text: str) -> dict:
+    """The ``profile_overrides`` notebook parameter (JSON object of field path -> value; ``""``: none).
+
+    Raises
+    ------
+    ConfigError
+        If the text is not a JSON object.
+    """
+    if not text or not text.strip():
+        return {}
+    try:
+        overrides = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"profile_overrides {text!r} is not JSON ({error}); write e.g. "
+                          '\'{"seeds": "0,1", "padding_study.readout_paddings": "0,1"}\'') from None
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"profile_overrides {text!r} must be a JSON object of field path -> value")
+    return overrides
+
+
+def start(name: str, profile: str, seed: int, results_dir: str, profile_overrides: str = "") -> NotebookRun:
     """Set up a notebook run (see the module docstring).
 
     Parameters
@@ -103,15 +126,17 @@ def start(name: str, profile: str, seed: int, results_dir: str) -> NotebookRun:
         Seed of everything the notebook draws.
     results_dir : str
         Output folder (the driver sets it; ``""`` -> ``results/interactive/``).
+    profile_overrides : str
+        JSON object of profile field overrides (``-p seeds=0,1`` on the driver), ``""`` for none.
 
     Raises
     ------
     ConfigError
-        For an unknown profile.
+        For an unknown profile or a bad override.
     """
-    run_profile = get_profile(profile)
+    run_profile = get_profile(profile, parse_profile_overrides(profile_overrides))
     seed_everything(seed)
     set_style()
     results = Results(results_dir, name)
-    results.record(seed=seed)
+    results.record(seed=seed, resolved_profile=run_profile.as_dict())
     return NotebookRun(name, run_profile, seed, results)

@@ -127,10 +127,23 @@ def prepare_images(profile: Profile, data_root: str = "", train: str = "", test:
     return ProbeImages(train_set, [test_set] + synthetic_image_sets(profile.input_size, seed), embedded, removed)
 
 
-def readout_config_for(profile: Profile, **overrides) -> ReadoutConfig:
-    """The readout configuration a profile implies (epochs, batch, target size), with overrides."""
-    settings = {"epochs": profile.epochs, "batch_size": profile.batch_size, "target_size": profile.input_size}
-    settings.update(overrides)
+def readout_config_for(profile: Profile, section: str | None = None, **changes) -> ReadoutConfig:
+    """The readout configuration a profile implies, the one builder of every notebook's readout.
+
+    Parameters
+    ----------
+    profile : Profile
+    section : str, optional
+        A profile section (``"layerwise"``, ``"padding_study"``...) whose ``epochs`` and
+        ``batch_size`` replace the profile's (a section inherits them unless it sets its own).
+    **changes
+        Any other :class:`~poslib.readout.ReadoutConfig` field (depth, kernel size...).
+    """
+    source = getattr(profile, section) if section else profile
+    settings = {"epochs": getattr(source, "epochs", None) or profile.epochs,
+                "batch_size": getattr(source, "batch_size", None) or profile.batch_size,
+                "target_size": profile.input_size}
+    settings.update(changes)
     return ReadoutConfig(**settings)
 
 

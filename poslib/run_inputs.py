@@ -3,8 +3,12 @@
 Parameters (``-p key=value``)
 -----------------------------
 ``-p`` sets a parameter *declared in the notebook's* ``parameters`` *cell* (read with
-``papermill.inspect_notebook``): a name no selected notebook declares is an error listing the
-valid ones; names must be Python identifiers (checked before anything reaches a kernel);
+``papermill.inspect_notebook``) or a *profile field* by its dotted path (``-p seeds=0,1``,
+``-p padding_study.readout_paddings=0,1``; :func:`poslib.config.apply_overrides` types and
+checks them). Profile fields reach every notebook as one parameter, ``profile_overrides`` (a
+JSON object), resolved once in :func:`poslib.notebook.start`; a run with profile overrides
+writes to its own folder (:func:`poslib.runner.output_root`). A name that is neither is an
+error listing the valid ones; names must be Python identifiers (checked before anything reaches a kernel);
 values are converted to the declared type (``int``, ``float``, ``bool``, ``str``); the
 driver's own parameters ``profile``, ``data_root`` and ``results_dir`` are set with
 ``--profile``, ``--data`` and ``--out`` only. A parameter declared by some of the selected
@@ -31,10 +35,11 @@ import keyword
 import os
 from pathlib import Path
 
-from .config import REPO_ROOT, ConfigError
+from .config import REPO_ROOT, ConfigError, get_profile, profile_field_types
 
 #: Parameters the driver sets itself, and the option that sets each.
-DRIVER_PARAMETERS = {"profile": "--profile", "data_root": "--data", "results_dir": "--out"}
+DRIVER_PARAMETERS = {"profile": "--profile", "data_root": "--data", "results_dir": "--out",
+                     "profile_overrides": "-p FIELD=VALUE with a profile field's name"}
 #: Files whose change re-runs every notebook (besides poslib/**/*.py).
 ENVIRONMENT_FILES = ("requirements.txt", "requirements-nodeps.txt", "pyproject.toml")
 
@@ -65,13 +70,18 @@ def parse_parameter_items(items: list[str] | None) -> dict[str, str]:
         key = key.strip()
         if not separator:
             raise ConfigError(f"-p {item!r}: write -p name=value")
-        if not key.isidentifier() or keyword.iskeyword(key):
-            raise ConfigError(f"-p {item!r}: {key!r} is not a parameter name (a Python identifier); "
-                              f"see the notebook's parameters cell")
+        if not _is_name(key):
+            raise ConfigError(f"-p {item!r}: {key!r} is not a parameter name (a Python identifier) nor a profile "
+                              f"field path (section.field); see the notebook's parameters cell or poslib.config")
         if key in DRIVER_PARAMETERS:
             raise ConfigError(f"-p {key}=... cannot be set: the driver sets {key}; use {DRIVER_PARAMETERS[key]} instead")
         parameters[key] = value
     return parameters
+
+
+def _is_name(key: str) -> bool:
+    """A Python identifier, or dotted identifiers (a profile field path)."""
+    return all(part.isidentifier() and not keyword.iskeyword(part) for part in str(key).split("."))
 
 
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
@@ -119,32 +129,62 @@ def convert_parameter(name: str, value, type_name: str | None, notebook: str = "
                           f"{' (true/false)' if wanted is bool else ''}; give a value of that type") from None
 
 
-def resolve_overrides(notebooks: list[Path], parameters: dict | None) -> dict[str, dict]:
+def split_profile_fields(parameters: dict | None, declared_names: set[str]) -> tuple[dict, dict]:
+    """``-p`` items split into notebook parameters and profile field overrides.
+
+    A name that a selected notebook declares is a notebook parameter; a dotted name, or a
+    name that is a profile field (:func:`poslib.config.profile_field_types`) and no notebook's
+    parameter, is a profile override.
+    """
+    fields = profile_field_types()
+    notebook_items, profile_items = {}, {}
+    for key, value in dict(parameters or {}).items():
+        if key in declared_names and "." not in key:
+            notebook_items[key] = value
+        elif key in fields or "." in key:
+            profile_items[key] = value
+        else:
+            notebook_items[key] = value
+    return notebook_items, profile_items
+
+
+def resolve_overrides(notebooks: list[Path], parameters: dict | None, profile: str = "smoke") -> dict[str, dict]:
     """Per notebook stem, the ``-p`` parameters it declares, converted to their declared types.
+
+    Profile field overrides (see the module docstring) are checked against ``profile`` and
+    passed to every notebook as ``profile_overrides`` (a JSON object, sorted by field path).
 
     Raises
     ------
     ConfigError
-        If a name is declared by none of the selected notebooks (listing the valid names),
-        is driver-owned, or a value does not convert.
+        If a name is neither declared by a selected notebook nor a profile field (listing the
+        valid names), is driver-owned, or a value does not convert.
     """
     parameters = dict(parameters or {})
     for key in parameters:
         if key in DRIVER_PARAMETERS:
             raise ConfigError(f"-p {key}=... cannot be set: the driver sets {key}; use {DRIVER_PARAMETERS[key]} instead")
-        if not str(key).isidentifier() or keyword.iskeyword(key):
-            raise ConfigError(f"-p {key!r}: not a parameter name (a Python identifier)")
+        if not _is_name(key):
+            raise ConfigError(f"-p {key!r}: not a parameter name (a Python identifier) nor a profile field path")
     declared = {nb.stem: notebook_parameters(nb) for nb in notebooks} if parameters else {nb.stem: {} for nb in notebooks}
-    valid = sorted({name for names in declared.values() for name in names} - set(DRIVER_PARAMETERS))
-    unknown = [key for key in parameters if not any(key in names for names in declared.values())]
+    declared_names = {name for names in declared.values() for name in names}
+    notebook_items, profile_items = split_profile_fields(parameters, declared_names)
+    if profile_items:
+        get_profile(profile, profile_items)  # typed and validated here, before any kernel starts
+    valid = sorted(declared_names - set(DRIVER_PARAMETERS))
+    unknown = [key for key in notebook_items if not any(key in names for names in declared.values())]
     if unknown:
-        raise ConfigError(f"-p {', '.join(unknown)}: not a parameter of {', '.join(declared)}; "
-                          f"the parameters that -p can set are {valid}")
+        raise ConfigError(f"-p {', '.join(unknown)}: not a parameter of {', '.join(declared)} nor a profile field; "
+                          f"the notebook parameters that -p can set are {valid}, and any profile field by its "
+                          f"path (e.g. seeds, epochs, layerwise.depths; see poslib.config)")
     applied = {}
+    profile_text = json.dumps({key: str(value) for key, value in sorted(profile_items.items())}) if profile_items else ""
     for stem, names in declared.items():
         applied[stem] = {key: convert_parameter(key, value, names[key].get("inferred_type_name"), stem)
-                         for key, value in parameters.items() if key in names}
-    for key in parameters:
+                         for key, value in notebook_items.items() if key in names}
+        if profile_text:
+            applied[stem]["profile_overrides"] = profile_text
+    for key in notebook_items:
         without = [stem for stem in declared if key not in declared[stem]]
         if without:
             print(f"[poslib] -p {key} applies to {[s for s in declared if s not in without]} only; "

@@ -22,6 +22,7 @@ atomically, under a lock, and cleaned up after killed runs is :mod:`poslib.publi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -66,11 +67,26 @@ def list_notebooks(only: list[str] | None = None) -> list[Path]:
     return chosen
 
 
-def output_root(profile: str, uses_datasets: bool, base: Path = RESULTS_DIR) -> Path:
-    """Where a run's results go (see the module docstring)."""
-    if profile == "default" and uses_datasets:
+def output_root(profile: str, uses_datasets: bool, base: Path = RESULTS_DIR, profile_overrides: str = "") -> Path:
+    """Where a run's results go (see the module docstring).
+
+    A run with profile field overrides (``profile_overrides``, the JSON the notebooks get)
+    goes to ``runs/<profile>-<data>-custom-<hash>/``, never to ``results/`` itself, so a
+    default render is never mixed with a changed one.
+
+    Examples
+    --------
+    >>> output_root("default", True, Path("results")).as_posix()
+    'results'
+    >>> output_root("default", True, Path("results"), '{"seeds": "0"}').as_posix()
+    'results/runs/default-datasets-custom-edc5dd08'
+    """
+    folder = f"{profile}-{'datasets' if uses_datasets else 'embedded'}"
+    if profile_overrides:
+        folder += "-custom-" + hashlib.sha256(profile_overrides.encode()).hexdigest()[:8]
+    elif profile == "default" and uses_datasets:
         return base
-    return base / "runs" / f"{profile}-{'datasets' if uses_datasets else 'embedded'}"
+    return base / "runs" / folder
 
 
 def git_commit() -> dict:
@@ -219,6 +235,19 @@ def _describe_images(info: dict) -> str:
     return ", ".join(parts) + (" -- EMBEDDED DEFAULT" if images.get("embedded_default") else "")
 
 
+def _describe_seeds(info: dict) -> str:
+    """The seeds a notebook ran with, read from its resolved profile (older records: their seed keys)."""
+    profile = info.get("resolved_profile")
+    if not profile:
+        return str(info.get("seeds", info.get("training_seeds", "-")))
+    text = f"{profile['seeds']}"
+    if info.get("notebook", "").startswith("05"):
+        text += f" (readouts); task networks {profile['tasks']['training_seeds']}"
+    if profile.get("overrides"):
+        text += f"; profile overrides {dict(profile['overrides'])}"
+    return text
+
+
 def _weight_cache_note(info: dict) -> str:
     """How many of a record's trained models came from the weight cache (wall time excludes their training)."""
     models = info.get("models") or {}
@@ -286,7 +315,7 @@ def write_index(out_root: Path, statuses: dict[str, str] | None = None) -> Path:
                   f"- profile: `{info.get('profile', '-')}`; parameters: `{json.dumps(info.get('parameters', {}))}`",
                   f"- data: {_describe_images(info)}",
                   f"- backbones / weights: {', '.join(info.get('weights', [])) or '-'}",
-                  f"- seeds: {info.get('seeds', info.get('training_seeds', '-'))}",
+                  f"- seeds: {_describe_seeds(info)}",
                   f"- commit: `{info.get('commit', '-')[:12]}`{' (with uncommitted changes)' if info.get('dirty') else ''};"
                   f" finished {info.get('finished', '-')}; wall time {info.get('wall_time_s', '-')} s"
                   f" on {info.get('platform', {}).get('device', '-')}{_weight_cache_note(info)}"]
@@ -337,9 +366,10 @@ def run(profile: str = "default", only: list[str] | None = None, data_root: str 
     get_profile(profile)
     root = resolve_data_root(data_root)
     data_root = str(root) if root else ""
-    out_root = output_root(profile, root is not None, Path(base))
     notebooks = list_notebooks(only)
-    overrides = resolve_overrides(notebooks, extra)
+    overrides = resolve_overrides(notebooks, extra, profile)
+    profile_overrides = next((o["profile_overrides"] for o in overrides.values() if "profile_overrides" in o), "")
+    out_root = output_root(profile, root is not None, Path(base), profile_overrides)
     ensure_writable(out_root)
     print(f"[poslib] profile {profile}; data: {data_root or 'embedded default'}; results -> {out_root}")
     statuses: dict[str, str] = {}
@@ -386,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder")
     run_parser.add_argument("-p", "--param", action="append",
                             help="notebook parameter name=value (a name from the notebook's parameters cell; "
-                                 "converted to its declared type)")
+                                 "converted to its declared type), or a profile field by its path "
+                                 "(-p seeds=0,1 -p padding_study.readout_paddings=0,1; results then go to "
+                                 "runs/<profile>-<data>-custom-<hash>/)")
     run_parser.add_argument("--force", action="store_true", help="re-run notebooks whose inputs did not change")
     run_parser.add_argument("--quiet", action="store_true", help="do not echo notebook output")
     index_parser = commands.add_parser("index", help="regenerate results/README.md from provenance records")

@@ -1,7 +1,7 @@
 from poslib import bench, probing
 from poslib.config import Profile
 
-TINY = Profile(name="tiny", n_train=6, n_test=3, epochs=2, readout_seeds=(0,), backbones=(), input_size=32,
+TINY = Profile(name="tiny", n_train=6, n_test=3, epochs=2, seeds=(0,), backbones=(), input_size=32,
                batch_size=4)
 
 

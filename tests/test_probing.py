@@ -6,7 +6,7 @@ from poslib import probing
 from poslib.config import Profile
 from poslib.features import FeatureConfig
 
-TINY = Profile(name="tiny", n_train=6, n_test=3, epochs=2, readout_seeds=(0, 1), backbones=(("none", "none"),),
+TINY = Profile(name="tiny", n_train=6, n_test=3, epochs=2, seeds=(0, 1), backbones=(("none", "none"),),
                input_size=32, batch_size=4)
 
 

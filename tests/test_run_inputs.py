@@ -21,9 +21,24 @@ def test_p_values_are_converted_to_the_declared_type():
 
 
 def test_p_refuses_unknown_names_listing_the_valid_ones():
-    with pytest.raises(ConfigError, match=r"-p sed: not a parameter of 01_position_patterns; the parameters that "
-                                          r"-p can set are \['seed', 'test_images', 'train_images'\]"):
+    with pytest.raises(ConfigError, match=r"-p sed: not a parameter of 01_position_patterns nor a profile field; the "
+                                          r"notebook parameters that -p can set are \['seed', 'test_images', "
+                                          r"'train_images'\], and any profile field"):
         run_inputs.resolve_overrides([REAL_01], {"sed": "1"})
+
+
+def test_p_profile_fields_reach_every_notebook_as_one_typed_checked_parameter():
+    applied = run_inputs.resolve_overrides([REAL_01, REAL_05], {"seeds": "0,1", "padding_study.readout_paddings": "0",
+                                                                "seed": "2"})
+    expected = '{"padding_study.readout_paddings": "0", "seeds": "0,1"}'
+    assert applied["01_position_patterns"] == {"seed": 2, "profile_overrides": expected}
+    assert applied["05_saliency_segmentation"]["profile_overrides"] == expected
+    with pytest.raises(ConfigError, match=r"no profile field 'layerwise.depth' \(did you mean \['layerwise.depths'"):
+        run_inputs.resolve_overrides([REAL_01], {"layerwise.depth": "1"})
+    with pytest.raises(ConfigError, match=r"profile field seeds='a': needs tuple\[int, ...\]"):
+        run_inputs.resolve_overrides([REAL_01], {"seeds": "a"})
+    with pytest.raises(ConfigError, match="the driver sets profile_overrides"):
+        run_inputs.resolve_overrides([REAL_01], {"profile_overrides": "{}"})
 
 
 def test_p_applies_a_parameter_only_to_the_notebooks_that_declare_it(capsys):

@@ -66,10 +66,9 @@ def probe_readout_variants(bundle: FeatureBundle, profile: Profile, progress: bo
     return pd.concat(frames, ignore_index=True)
 
 
-def layerwise_readout(profile: Profile, **overrides) -> ReadoutConfig:
-    """The readout of notebook 03 (the section's epochs and batch size), with overrides."""
-    settings = profile.layerwise
-    return readout_config_for(profile, epochs=settings.epochs, batch_size=settings.batch_size, **overrides)
+def layerwise_readout(profile: Profile, **changes) -> ReadoutConfig:
+    """Notebook 03's readout: ``readout_config_for(profile, "layerwise", **changes)``."""
+    return readout_config_for(profile, "layerwise", **changes)
 
 
 def probe_width_sweep(bundle: FeatureBundle, profile: Profile, progress: bool = False) -> pd.DataFrame:

@@ -36,10 +36,9 @@ from ..probing import (FeatureBundle, ProbedRows, ProbeImages, ProbeResult, aggr
 from ..readout import ReadoutConfig, predict
 
 
-def study_readout(profile: Profile, **overrides) -> ReadoutConfig:
-    """The one-layer 3x3 readout of notebook 04 (the study's epochs and batch size), with overrides."""
-    settings = profile.padding_study
-    return readout_config_for(profile, epochs=settings.epochs, batch_size=settings.batch_size, **overrides)
+def study_readout(profile: Profile, **changes) -> ReadoutConfig:
+    """Notebook 04's readout: ``readout_config_for(profile, "padding_study", **changes)``."""
+    return readout_config_for(profile, "padding_study", **changes)
 
 
 def probe_backbone_rules(profile: Profile, images: ProbeImages, progress: bool = False) -> ProbedRows:

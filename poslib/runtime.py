@@ -1,0 +1,101 @@
+"""Process runtime: environment variables, errors of settings, seeding, devices, progress bars, paths.
+
+Everything here is about the process that runs a study, not about its size (that is
+:mod:`poslib.config`, which re-exports these names for older imports).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+#: Environment variable naming the folder that holds the datasets (ECSSD/, SOD/, CamVid/).
+DATA_ENV = "POSLIB_DATA"
+#: Environment variable naming the feature / weight cache folder.
+CACHE_ENV = "POSLIB_CACHE"
+#: Environment variable that allows downloading ImageNet weights through torchvision.
+DOWNLOAD_ENV = "POSLIB_ALLOW_DOWNLOAD"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting (profile, backbone, pattern, folder...) has a value poslib cannot use."""
+
+
+def check_choice(value: str, valid, what: str) -> str:
+    """Return ``value`` if it is one of ``valid``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the ``what`` (e.g. "backbone"), the value and the valid choices.
+    """
+    if value not in valid:
+        raise ConfigError(f"unknown {what} {value!r}; valid choices are {sorted(valid)}")
+    return value
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch, and ask torch for deterministic kernels.
+
+    Parameters
+    ----------
+    seed : int
+        The seed.
+    """
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+#: Environment variable that turns progress bars off (the driver sets it for headless runs).
+PROGRESS_ENV = "POSLIB_PROGRESS"
+
+
+def progress_bar(iterable, description: str, enabled: bool = True, total: int | None = None):
+    """A progress bar over ``iterable``: a widget in JupyterLab, text in a terminal.
+
+    Bars are off when ``enabled`` is False or ``$POSLIB_PROGRESS`` is ``0`` (as in headless
+    runs by the driver, so executed notebooks hold no progress-bar text). They vanish
+    when done (``leave=False``).
+    """
+    from tqdm.auto import tqdm
+
+    disable = not enabled or os.environ.get(PROGRESS_ENV) == "0"
+    return tqdm(iterable, desc=description, total=total, disable=disable, leave=False)
+
+
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to the repository root (``../data/ECSSD/images``): how paths are recorded.
+
+    Rendered results and provenance never hold absolute local paths; a relative path still
+    says where the data was, on this machine, for whoever reproduces the run beside it.
+    """
+    return os.path.relpath(Path(path).expanduser().resolve(), REPO_ROOT)
+
+
+def portable_text(text: str) -> str:
+    """``text`` with the repository root written as ``.`` and the home folder as ``~`` (for messages kept in results)."""
+    for folder, short in ((str(REPO_ROOT), "."), (str(Path.home()), "~")):
+        text = text.replace(folder, short)
+    return text
+
+
+def cache_dir() -> Path:
+    """Folder for cached features and trained weights (``$POSLIB_CACHE`` or ``~/.cache/poslib``)."""
+    path = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "poslib")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
