@@ -5,40 +5,30 @@ The registry: :func:`register_backbone` adds a builder
 (with random-init handling, padding checks and BatchNorm calibration); the networks
 themselves are in :mod:`poslib.networks` (VGG16, ResNet-152, EfficientNet-Lite0, raw
 pixels) and :mod:`poslib.segnet` (``vggsmall``), imported on first lookup
-(:data:`BACKBONE_MODULES`), so no import order matters. Weights files are read here
-(:func:`load_state_dict_file`, :func:`load_weights`); :func:`backbone_class` and
-:func:`backbone_label` say what a row is.
-(About 430 lines: what a backbone is, how any backbone is built, and how its weights are
-checked belong together; the networks themselves are elsewhere.)
+(:data:`BACKBONE_MODULES`), so no import order matters. Weights are :mod:`poslib.weights`
+(re-exported here); :func:`backbone_label` says what a row is.
 
 Add a backbone by writing a builder ``(weights, seed, input_size, padding) -> TappedBackbone``
-and decorating it with :func:`register_backbone`.
+that declares its taps (:class:`TapSpec`: module name, channels, stride) and returns
+:func:`tapped_network`, and decorating it with :func:`register_backbone`. What weights names
+mean (backbone class, input convention, source) is :mod:`poslib.weights`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
-from .config import DOWNLOAD_ENV, RAW_PIXELS, ConfigError, check_choice, portable_text
+from .config import RAW_PIXELS, ConfigError, check_choice
 from .padding import check_padding_rule
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """Pretrained weights are not on this machine; the message says where to put them."""
-
-
-class WeightsPathError(ConfigError):
-    """A weights file the user named does not exist (an error, never a skipped row).
-
-    Distinct from :class:`WeightsNotFoundError` (offline ImageNet weights
-    missing), which probing turns into a visible skip.
-    """
+from .weights import (CONTROL_CLASS, IMAGENET_CLASS, OTHER_CLASS, RANDOM_BIAS_STD, RANDOM_BIAS_WEIGHTS,  # noqa: F401
+                      WEIGHTS, WeightsNotFoundError, WeightsPathError, WeightsSpec, _weights_kind, backbone_class,
+                      file_sha256, input_convention, load_state_dict_file, load_weights, torchvision_imagenet_state,
+                      weights_spec)
 
 
 class UnsupportedPaddingError(ConfigError):
@@ -96,6 +86,92 @@ class TappedBackbone(nn.Module):
                 taps = self(torch.zeros(1, 3, input_size, input_size, device=device))
             known[input_size] = [int(t.shape[-1]) if t.shape[-1] == t.shape[-2] else -1 for t in taps]
         return list(known[input_size])
+
+
+@dataclass(frozen=True)
+class TapSpec:
+    """One tapped map of a network, declared as data (after timm's ``feature_info``).
+
+    Parameters
+    ----------
+    name : str
+        ``f1`` .. ``f5``.
+    module : str
+        Name of the module whose output is the tap (``network.get_submodule(module)``).
+    channels : int
+    stride : int
+        Input pixels per map pixel under size-keeping padding (a test checks it against a
+        forward pass; unpadded maps are smaller, and :meth:`TappedBackbone.tap_sizes` measures them).
+    """
+
+    name: str
+    module: str
+    channels: int
+    stride: int
+
+
+class _TapsComplete(Exception):
+    """Raised by the last tap's hook: nothing after it needs computing."""
+
+
+class HookTapper:
+    """``forward_taps`` of a network from its :class:`TapSpec` list: forward hooks, one pass.
+
+    The network's own ``forward`` runs (after ``pre``, an input conversion, when given);
+    each tapped module's output is kept, and the pass stops right after the last tap. The
+    hooks act only inside this call: the network's modules run as usual anywhere else.
+    """
+
+    def __init__(self, network: nn.Module, taps: list[TapSpec], pre: nn.Module | None = None):
+        self.network, self.taps, self.pre = network, list(taps), pre
+        self._outputs: dict[str, torch.Tensor] | None = None
+        last = self.taps[-1].module
+        for tap in self.taps:
+            module = network.get_submodule(tap.module)
+            module.register_forward_hook(self._keeper(tap.module, tap.module == last))
+
+    def _keeper(self, name: str, last: bool):
+        def hook(_module, _inputs, output):
+            if self._outputs is None:
+                return
+            self._outputs[name] = output
+            if last:
+                raise _TapsComplete
+        return hook
+
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.pre is not None:
+            x = self.pre(x)
+        self._outputs = {}
+        try:
+            self.network(x)
+        except _TapsComplete:
+            pass
+        finally:
+            outputs, self._outputs = self._outputs, None
+        return [outputs[tap.module] for tap in self.taps]
+
+
+def tapped_network(name: str, weights_id: str, network: nn.Module, taps: list[TapSpec],
+                   pre: nn.Module | None = None) -> TappedBackbone:
+    """A :class:`TappedBackbone` whose taps are declared (:class:`TapSpec`) and read by forward hooks.
+
+    Parameters
+    ----------
+    name, weights_id : str
+        As :class:`TappedBackbone`.
+    network : torch.nn.Module
+        The network; its ``forward`` is what runs.
+    taps : list of TapSpec
+    pre : torch.nn.Module, optional
+        Input conversion before the network (e.g. :class:`poslib.vgg_ports.CaffeInput`).
+    """
+    tapper = HookTapper(network, taps, pre)
+    # with an input conversion the held module keeps the layout ported VGG16s always had
+    held = network if pre is None else nn.Sequential(OrderedDict(caffe_input=pre, features=network))
+    backbone = TappedBackbone(name, weights_id, [t.name for t in taps], [t.channels for t in taps], tapper, held)
+    backbone.tap_specs = list(taps)
+    return backbone
 
 
 BackboneBuilder = Callable[[str, int, int, str], TappedBackbone]
@@ -175,12 +251,6 @@ def build_backbone(name: str, weights: str = "imagenet", seed: int = 0, input_si
     if weights in ("random", RANDOM_BIAS_WEIGHTS) and calibrate_batchnorm(backbone, input_size):
         backbone.weights_id += ":bn-calibrated"
     return backbone
-
-
-#: Weights name of a random initialisation whose biases are not zero (see :func:`randomise_biases`).
-RANDOM_BIAS_WEIGHTS = "random-bias"
-#: Standard deviation of the biases of ``random-bias`` backbones.
-RANDOM_BIAS_STD = 0.1
 
 
 def randomise_biases(backbone: TappedBackbone, seed: int, std: float = RANDOM_BIAS_STD) -> None:
@@ -275,110 +345,6 @@ def check_unpadded_input_size(backbone: TappedBackbone, input_size: int) -> None
                           f"maps shrink to nothing at {empty}; use a larger input")
 
 
-# ----------------------------------------------------------------------------- weights
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's content."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def load_state_dict_file(path: str | Path) -> dict:
-    """Load a state dict saved with ``torch.save`` (a plain dict, or one under ``"state_dict"``).
-
-    Raises
-    ------
-    WeightsPathError
-        If the file does not exist (a :class:`ConfigError`: a path the user gave is wrong,
-        never a skipped row, unlike :class:`WeightsNotFoundError`).
-    ConfigError
-        If it is not a file written by ``torch.save`` (text, another format) or holds no
-        state dict of tensors; the message names the file.
-    """
-
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise WeightsPathError(f"weights file {path} does not exist; give the path of a state dict saved with "
-                               f"torch.save(model.state_dict(), path), or weights='random' / 'imagenet'")
-    if not path.is_file():
-        raise WeightsPathError(f"weights path {path} is not a file; give the path of a state dict file")
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    # torch.save writes a zip archive (PK..) or, in the legacy format, a pickle (protocol byte 0x80).
-    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
-        raise ConfigError(f"weights file {path} was not written by torch.save (it starts with {head!r}: "
-                          f"{'text' if head.isascii() else 'another format'}). Give a state dict saved with "
-                          f"torch.save(model.state_dict(), path).")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise ConfigError(f"cannot load weights file {path} ({type(error).__name__}: {error}); it may be truncated, "
-                          f"or not a state dict saved with torch.save") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConfigError(f"weights file {path} does not hold a state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in state.items()}
-
-
-def torchvision_imagenet_state(weights_enum) -> tuple[dict, str]:
-    """ImageNet state dict of a torchvision weights enum, from torch's local cache.
-
-    The file is looked up where torchvision's weights API stores it,
-    ``$TORCH_HOME/hub/checkpoints/<file>`` (``torch.hub.get_dir()``). It is downloaded
-    only when ``POSLIB_ALLOW_DOWNLOAD=1``; otherwise a missing file raises
-    :class:`WeightsNotFoundError` that says where to put it.
-    """
-    url = weights_enum.url
-    filename = os.path.basename(url)
-    path = Path(torch.hub.get_dir()) / "checkpoints" / filename
-    if not path.is_file():
-        if os.environ.get(DOWNLOAD_ENV) == "1":
-            return weights_enum.get_state_dict(progress=True), f"imagenet:{filename}"
-        raise WeightsNotFoundError(
-            f"ImageNet weights {filename} are not in the local torch cache ({path}). "
-            f"On a machine with internet, download {url} and copy it to {path} "
-            f"(or set TORCH_HOME), set {DOWNLOAD_ENV}=1 to let torchvision download it, "
-            f"or pass weights='/path/to/state_dict.pth'."
-        )
-    return load_state_dict_file(path), f"imagenet:{filename}"  # checked like any weights file
-
-
-def load_weights(model: nn.Module, name: str, weights: str, seed: int,
-                  imagenet: Callable[[], tuple[dict, str]]) -> str:
-    """Put ``weights`` into ``model`` and return their identity string."""
-    if weights == "random":
-        return f"random:seed={seed}"  # the model was built under torch.manual_seed(seed)
-    if weights == "imagenet":
-        state, identity = imagenet()
-    elif (Path(weights).expanduser().suffix in (".pth", ".pt", ".bin", ".ckpt") or Path(weights).expanduser().exists()
-          or "/" in weights or os.sep in weights):
-        state = load_state_dict_file(weights)  # a path that does not exist: WeightsPathError
-        identity = f"file:{file_sha256(Path(weights).expanduser())[:16]}"
-    else:
-        raise ConfigError(f"unknown weights {weights!r} for backbone {name!r}: use 'imagenet', 'random' "
-                          f"or a path to a state dict file")
-    own = model.state_dict()
-    mismatched = [f"{k} {tuple(v.shape)} (backbone expects {tuple(own[k].shape)})"
-                  for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
-    if mismatched:
-        raise ConfigError(f"weights {portable_text(weights)!r} do not fit backbone {name!r}: {len(mismatched)} "
-                          f"tensor(s) have the wrong shape: {'; '.join(mismatched[:5])}"
-                          f"{' ...' if len(mismatched) > 5 else ''}. Were they saved from another architecture?")
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as error:
-        raise ConfigError(f"weights {portable_text(weights)!r} do not load into backbone {name!r}: {error}") from None
-    missing = [k for k in missing if not k.startswith(("fc.", "classifier.", "_fc."))]
-    if missing:
-        raise ConfigError(f"weights {portable_text(weights)!r} do not fit backbone {name!r}: missing {missing[:5]}...")
-    return identity
-
-
 def seeded(seed: int, make: Callable[[], nn.Module]) -> nn.Module:
     """Build a model under a fixed torch seed, restoring the global RNG afterwards."""
     with torch.random.fork_rng(devices=[]):
@@ -391,26 +357,8 @@ BACKBONE_DISPLAY_NAMES = {"vgg16": "VGG16", "resnet152": "ResNet-152", "efficien
                           RAW_PIXELS: "no network (raw pixels)"}
 
 
-#: Backbone classes: what a row can and cannot be evidence for.
-IMAGENET_CLASS, CONTROL_CLASS, OTHER_CLASS = "ImageNet", "control", "other"
-#: Weights names of ImageNet-trained networks fed the input they were trained with.
-IMAGENET_WEIGHTS = ("imagenet", "imagenet-caffe")
-
-
-def backbone_class(name: str, weights: str) -> str:
-    """``"ImageNet"`` (ImageNet-trained, fed its training input), ``"control"`` (random init,
-    raw pixels) or ``"other"`` (another training task, another input convention, a file).
-
-    Examples
-    --------
-    >>> backbone_class("vgg16", "imagenet-caffe"), backbone_class("vgg16", "random"), backbone_class("pixels", "none")
-    ('ImageNet', 'control', 'control')
-    >>> backbone_class("vgg16", "imagenet-caffe-unnormalised")
-    'other'
-    """
-    if name == RAW_PIXELS or str(weights).startswith("random"):  # random, random-bias
-        return CONTROL_CLASS
-    return IMAGENET_CLASS if weights in IMAGENET_WEIGHTS else OTHER_CLASS
+#: Weights names of ImageNet-trained networks fed the input they were trained with (from :data:`WEIGHTS`).
+IMAGENET_WEIGHTS = tuple(name for name, spec in WEIGHTS.items() if spec.backbone_class == IMAGENET_CLASS)
 
 
 def backbone_label(name: str, weights_id: str) -> str:
@@ -439,15 +387,11 @@ def backbone_label(name: str, weights_id: str) -> str:
     network = BACKBONE_DISPLAY_NAMES.get(name, name)
     if name == RAW_PIXELS:
         return network
-    kind = weights_id.split(":", 1)[0]
-    what = {
-        "imagenet-caffe": "ImageNet (original Caffe weights)",
-        "imagenet-caffe-unnormalised": "ImageNet (original Caffe weights, fed [0, 1] RGB unnormalised as in the paper)",
-        "hed": "HED edge detector (ImageNet, fine-tuned on BSDS500 edges)",
-        "random": "random init (control)",
-        RANDOM_BIAS_WEIGHTS + "(std=" + str(RANDOM_BIAS_STD) + ")": "random init with non-zero biases (control)",
-        "file": "weights from a file",
-    }.get(kind)
-    if what is None and kind == "imagenet":
-        what = "ImageNet (torchvision weights)" if name in ("vgg16", "resnet152") else "ImageNet"
-    return f"{network}, {what or weights_id}"
+    kind = _weights_kind(weights_id)
+    spec = WEIGHTS.get(kind) or (weights_spec("file") if kind == "file" else None)
+    if spec is None:
+        return f"{network}, {weights_id}"
+    what = spec.label
+    if kind == "imagenet" and name in ("vgg16", "resnet152"):
+        what = "ImageNet (torchvision weights)"
+    return f"{network}, {what}"

@@ -67,23 +67,28 @@ import torch
 from torch import nn
 
 from . import vgg_ports
-from .backbones import (TappedBackbone, WeightsNotFoundError, load_weights, register_backbone, seeded,
-                        torchvision_imagenet_state)
+from .backbones import (TappedBackbone, TapSpec, WeightsNotFoundError, load_weights, register_backbone, seeded,
+                        tapped_network, torchvision_imagenet_state)
 from .config import DOWNLOAD_ENV, RAW_PIXELS, ConfigError, portable_text
 from .padding import apply_padding
+from .weights import weights_spec
 
 
 # ----------------------------------------------------------------------------- VGG16
 
-VGG16_TAP_INDICES = (3, 8, 15, 22, 29)
+#: VGG16's taps: relu1_2 .. relu5_3, as indices into torchvision's ``vgg16().features``.
+VGG16_TAPS = [TapSpec("f1", "3", 64, 1), TapSpec("f2", "8", 128, 2), TapSpec("f3", "15", 256, 4),
+              TapSpec("f4", "22", 512, 8), TapSpec("f5", "29", 512, 16)]
+VGG16_TAP_INDICES = tuple(int(tap.module) for tap in VGG16_TAPS)
 
 
-#: VGG16 weights ported from other frameworks (see :mod:`poslib.vgg_ports`): name -> (what the
-#: weights are, BGR mean of their Caffe input or None for unnormalised [0, 1] RGB input).
-VGG16_PORTED_WEIGHTS: dict[str, tuple[str, tuple[float, float, float] | None]] = {
-    "imagenet-caffe": ("caffe-imagenet", vgg_ports.CAFFE_IMAGENET_BGR_MEAN),
-    "imagenet-caffe-unnormalised": ("caffe-imagenet", None),
-    "hed": ("hed", vgg_ports.HED_BGR_MEAN),
+#: VGG16 weights ported from other frameworks (see :mod:`poslib.vgg_ports`): name -> the source
+#: file they are read from. What each one is fed is its input convention (:mod:`poslib.weights`).
+VGG16_PORTED_WEIGHTS: dict[str, str] = {
+    "imagenet-caffe": "caffe-imagenet",
+    "imagenet-caffe-unnormalised": "caffe-imagenet",
+    "imagenet-caffe-paper-input": "caffe-imagenet",
+    "hed": "hed",
 }
 
 
@@ -110,10 +115,10 @@ def load_ported_vgg16_weights(model: nn.Module, weights: str) -> tuple[str, nn.M
     identity : str
         ``"<weights>:<sha16 of the source file>"``.
     caffe_input : torch.nn.Module or None
-        The input conversion to run before conv1 (:class:`poslib.vgg_ports.CaffeInput`),
-        or None when the network takes [0, 1] RGB as it is.
+        The input conversion to run before conv1 (:func:`poslib.vgg_ports.input_conversion`
+        of the weights' input convention), or None when the network takes [0, 1] RGB as it is.
     """
-    source, bgr_mean = VGG16_PORTED_WEIGHTS[weights]
+    source = VGG16_PORTED_WEIGHTS[weights]
     if source == "hed":
         state, sha16 = vgg_ports.hed_vgg16_state(rgb_input=True)
     else:
@@ -123,8 +128,7 @@ def load_ported_vgg16_weights(model: nn.Module, weights: str) -> tuple[str, nn.M
     if missing or unexpected:
         raise ConfigError(f"ported weights {weights!r} do not fit vgg16: missing {missing[:5]}, "
                           f"unexpected {unexpected[:5]}")
-    caffe_input = vgg_ports.CaffeInput(bgr_mean) if bgr_mean is not None else None
-    return f"{weights}:{sha16}", caffe_input
+    return f"{weights}:{sha16}", vgg_ports.input_conversion(weights_spec(weights).input_convention)
 
 
 @register_backbone("vgg16")
@@ -135,8 +139,9 @@ def build_vgg16(weights: str, seed: int, input_size: int, padding: str) -> Tappe
     warning when torchvision's file is not in the torch cache and downloads are off),
     ``"random"``, a state-dict path, or a key of :data:`VGG16_PORTED_WEIGHTS`:
     ``"imagenet-caffe"`` (original Caffe ImageNet weights, Caffe input conversion inside),
-    ``"imagenet-caffe-unnormalised"`` (same weights fed [0, 1] RGB as it is, as the paper
-    did) or ``"hed"`` (HED edge detector, Caffe input conversion inside).
+    ``"imagenet-caffe-unnormalised"`` (same weights fed [0, 1] RGB as it is),
+    ``"imagenet-caffe-paper-input"`` (same weights fed what torchvision's VGG16 sees from the
+    paper's ToTensor() input) or ``"hed"`` (HED edge detector, Caffe input conversion inside).
     """
     import torchvision
 
@@ -150,21 +155,8 @@ def build_vgg16(weights: str, seed: int, input_size: int, padding: str) -> Tappe
         identity = load_weights(model, "vgg16", weights, seed,
                                  lambda: torchvision_imagenet_state(torchvision.models.VGG16_Weights.IMAGENET1K_V1))
     features = apply_padding(model.features[: VGG16_TAP_INDICES[-1] + 1], padding)
-
-    def forward_taps(x: torch.Tensor) -> list[torch.Tensor]:
-        if caffe_input is not None:
-            x = caffe_input(x)  # before conv1, so its zero padding pads the mean-subtracted image
-        taps = []
-        for index, layer in enumerate(features):
-            x = layer(x)
-            if index in VGG16_TAP_INDICES:
-                taps.append(x)
-        return taps
-
-    network = features if caffe_input is None else nn.Sequential(OrderedDict(caffe_input=caffe_input,
-                                                                             features=features))
-    return TappedBackbone("vgg16", identity, [f"f{i}" for i in range(1, 6)], [64, 128, 256, 512, 512],
-                          forward_taps, network)
+    # the conversion runs before conv1, so its zero padding pads the converted (mean-subtracted) image
+    return tapped_network("vgg16", identity, features, VGG16_TAPS, pre=caffe_input)
 
 
 def resolve_vgg16_imagenet_weights() -> str:
@@ -205,6 +197,11 @@ def resolve_vgg16_imagenet_weights() -> str:
 # ----------------------------------------------------------------------------- ResNet-152
 
 
+#: ResNet-152's taps: the stem (conv1-bn-relu) and layer1..layer4.
+RESNET152_TAPS = [TapSpec("f1", "relu", 64, 2), TapSpec("f2", "layer1", 256, 4), TapSpec("f3", "layer2", 512, 8),
+                  TapSpec("f4", "layer3", 1024, 16), TapSpec("f5", "layer4", 2048, 32)]
+
+
 @register_backbone("resnet152", padding_rules=("zeros", "reflect", "replicate", "circular", "partial"))
 def build_resnet152(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
     """ResNet-152 with taps stem, layer1..layer4 (see the module docstring)."""
@@ -214,24 +211,16 @@ def build_resnet152(weights: str, seed: int, input_size: int, padding: str) -> T
     identity = load_weights(model, "resnet152", weights, seed,
                              lambda: torchvision_imagenet_state(torchvision.models.ResNet152_Weights.IMAGENET1K_V1))
     model.fc = nn.Identity()
-    model = apply_padding(model, padding)
-
-    def forward_taps(x: torch.Tensor) -> list[torch.Tensor]:
-        x = model.relu(model.bn1(model.conv1(x)))
-        taps = [x]
-        x = model.maxpool(x)
-        for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
-            x = layer(x)
-            taps.append(x)
-        return taps
-
-    return TappedBackbone("resnet152", identity, [f"f{i}" for i in range(1, 6)], [64, 256, 512, 1024, 2048],
-                          forward_taps, model)
+    return tapped_network("resnet152", identity, apply_padding(model, padding), RESNET152_TAPS)
 
 
 # ----------------------------------------------------------------------------- EfficientNet-Lite0
 
-EFFICIENTNET_LITE0_TAP_BLOCKS = (0, 2, 4, 10, 15)
+#: EfficientNet-Lite0's taps: the last block at strides 2, 4, 8, 16, 32.
+EFFICIENTNET_LITE0_TAPS = [TapSpec("f1", "_blocks.0", 16, 2), TapSpec("f2", "_blocks.2", 24, 4),
+                           TapSpec("f3", "_blocks.4", 40, 8), TapSpec("f4", "_blocks.10", 112, 16),
+                           TapSpec("f5", "_blocks.15", 320, 32)]
+EFFICIENTNET_LITE0_TAP_BLOCKS = tuple(int(tap.module.split(".")[1]) for tap in EFFICIENTNET_LITE0_TAPS)
 
 
 def efficientnet_lite0_imagenet_state() -> tuple[dict, str]:
@@ -254,21 +243,9 @@ def build_efficientnet_lite0(weights: str, seed: int, input_size: int, padding: 
 
     model = seeded(seed, lambda: EfficientNet.from_name("efficientnet-lite0", image_size=input_size))
     identity = load_weights(model, "efficientnet-lite0", weights, seed, efficientnet_lite0_imagenet_state)
-    model = apply_padding(model, padding)
-    blocks = model._blocks
-    channels = [blocks[i]._bn2.num_features for i in EFFICIENTNET_LITE0_TAP_BLOCKS]
-
-    def forward_taps(x: torch.Tensor) -> list[torch.Tensor]:
-        x = model._swish(model._bn0(model._conv_stem(x)))
-        taps = []
-        for index, block in enumerate(blocks[: EFFICIENTNET_LITE0_TAP_BLOCKS[-1] + 1]):
-            x = block(x, drop_connect_rate=None)
-            if index in EFFICIENTNET_LITE0_TAP_BLOCKS:
-                taps.append(x)
-        return taps
-
-    return TappedBackbone("efficientnet-lite0", identity, [f"f{i}" for i in range(1, 6)], channels,
-                          forward_taps, model)
+    # no drop-connect in any mode (BatchNorm calibration runs in training mode; the taps never drop)
+    model._global_params = model._global_params._replace(drop_connect_rate=None)
+    return tapped_network("efficientnet-lite0", identity, apply_padding(model, padding), EFFICIENTNET_LITE0_TAPS)
 
 
 # ----------------------------------------------------------------------------- none

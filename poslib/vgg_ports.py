@@ -261,6 +261,53 @@ class CaffeInput(nn.Module):
         return "x * 255 - rgb_mean, rgb_mean=(" + ", ".join(f"{v:.3f}" for v in self.rgb_mean.flatten()) + ")"
 
 
+#: ImageNet's per-channel mean and standard deviation (RGB, [0, 1] units), as torchvision normalises.
+IMAGENET_RGB_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_RGB_STD = (0.229, 0.224, 0.225)
+
+
+class TorchvisionViewOfRawInput(nn.Module):
+    """The image torchvision's ImageNet VGG16 effectively sees when fed ``ToTensor()`` input.
+
+    torchvision's weights expect ``z = (x - mean) / std``; fed ``x`` in [0, 1] directly (the
+    paper's code), the network reads it as ``z``, i.e. as the image ``x * std + mean``: each
+    photo at about 0.225x contrast, shifted towards ImageNet's mean colour. This module
+    computes that image, in [0, 1] RGB units, for a network with other input conventions.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_RGB_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_RGB_STD).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std.to(x.dtype) + self.mean.to(x.dtype)
+
+
+def input_conversion(convention: str) -> nn.Module | None:
+    """The module a ported VGG16 runs before conv1 for an input convention (None for ``"rgb01"``).
+
+    Conventions are :data:`poslib.weights.INPUT_CONVENTIONS`: ``"caffe"`` and ``"caffe-hed"``
+    (:class:`CaffeInput` with the ImageNet or HED mean), ``"paper-input"``
+    (:class:`TorchvisionViewOfRawInput`, then the Caffe conversion), ``"rgb01"`` (nothing).
+
+    Examples
+    --------
+    >>> pixel = torch.tensor([1.0, 0.0, 0.5]).view(1, 3, 1, 1)
+    >>> [round(v, 2) for v in input_conversion("paper-input")(pixel).flatten().tolist()]  # R: (1 * .229 + .485) * 255 - 123.68
+    [58.39, -0.5, 28.28]
+    """
+    if convention == "rgb01":
+        return None
+    if convention == "caffe":
+        return CaffeInput(CAFFE_IMAGENET_BGR_MEAN)
+    if convention == "caffe-hed":
+        return CaffeInput(HED_BGR_MEAN)
+    if convention == "paper-input":
+        return nn.Sequential(TorchvisionViewOfRawInput(), CaffeInput(CAFFE_IMAGENET_BGR_MEAN))
+    raise ValueError(f"no input conversion for convention {convention!r}")
+
+
 def hed_edge_probabilities(caffe_input: nn.Module, features: nn.Sequential, side_state: dict[str, torch.Tensor],
                            images: torch.Tensor) -> torch.Tensor:
     """HED's fused edge map, computed with the ported convolutions (to verify the port).

@@ -95,3 +95,31 @@ def test_random_bias_control_sees_the_black_image():
     taps = with_bias(black)
     assert taps[-1].abs().max() > 0 and (taps[0][0, :, 0, 0] - taps[0][0, :, 32, 32]).abs().max() > 0  # border differs
     assert with_bias.weights_id.startswith("random-bias") and backbones.backbone_class("vgg16", "random-bias") == "control"
+
+
+@pytest.mark.parametrize("name, weights", [("vgg16", "random"), ("resnet152", "random"), ("efficientnet-lite0", "random")])
+def test_declared_taps_match_the_measured_maps(name, weights):
+    backbone = backbones.build_backbone(name, weights, input_size=64)
+    specs = backbone.tap_specs
+    with torch.inference_mode():
+        maps = backbone(torch.rand(1, 3, 64, 64))
+    assert [m.shape[1] for m in maps] == [s.channels for s in specs] == backbone.tap_channels
+    assert [m.shape[-1] for m in maps] == [64 // s.stride for s in specs] == backbone.tap_sizes(64)
+    assert [s.name for s in specs] == backbone.tap_names == [f"f{i}" for i in range(1, 6)]
+
+
+def test_hooks_act_only_inside_the_tapped_call():
+    backbone = backbones.build_backbone("vgg16", "random", input_size=32)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.inference_mode():
+        direct = backbone.network(x)  # the whole truncated network, no tap stops it
+        taps = backbone(x)
+    assert torch.equal(direct, taps[-1]) and len(taps) == 5
+
+
+def test_weights_specs_say_class_and_input_convention():
+    from poslib import weights
+    assert weights.input_convention("vgg16", "imagenet-caffe-paper-input") == "paper-input"
+    assert backbones.backbone_class("vgg16", "imagenet-caffe-paper-input") == "other"
+    assert backbones.backbone_class("vgg16", "/some/file.pth") == "other"
+    assert set(weights.INPUT_CONVENTIONS) >= {s.input_convention for s in weights.WEIGHTS.values()}

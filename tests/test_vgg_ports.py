@@ -214,4 +214,5 @@ def test_backbone_labels_are_honest():
     assert backbone_label("resnet152", "random:seed=0:bn-calibrated") == "ResNet-152, random init (control)"
     assert backbone_label("pixels", "none") == "no network (raw pixels)"
     assert backbone_label("vgg16", "file:abc") == "VGG16, weights from a file"
-    assert set(networks.VGG16_PORTED_WEIGHTS) == {"imagenet-caffe", "imagenet-caffe-unnormalised", "hed"}
+    assert set(networks.VGG16_PORTED_WEIGHTS) == {"imagenet-caffe", "imagenet-caffe-unnormalised",
+                                                  "imagenet-caffe-paper-input", "hed"}
