@@ -25,8 +25,9 @@ import torch
 from .backbones import (CONTROL_CLASS, IMAGENET_CLASS, OTHER_CLASS, TappedBackbone, UnsupportedPaddingError,
                         WeightsNotFoundError, backbone_class, build_backbone)
 from .config import Profile, portable_text
-from .data import ImageSet, natural_image_set, resolve_data_root, subset_indices, synthetic_image_sets
+from .data import natural_image_set, resolve_data_root, subset_indices, synthetic_image_sets
 from .features import FeatureConfig, FeatureSet, extract_features
+from .image_set import ImageSet
 from .near_duplicates import DEFAULT_THRESHOLD, near_duplicate_records
 from .patterns import PATTERN_NAMES, make_patterns
 from .readout import ReadoutConfig, evaluate, predict, train_readouts
