@@ -11,8 +11,10 @@ A small library behind the numbered notebooks of this repository; one module per
     the five position targets (H, V, G, HS, VS) and the synthetic inputs.
 ``image_files``
     reading images, masks and label maps, with their checks.
+``image_set``
+    the image set: RGB images at the input size with ids, source and fingerprint.
 ``data``
-    image sets and paired (image, mask / label) sets, the data root.
+    image set loaders and paired (image, mask / label) sets, the data root.
 ``embedded``
     the embedded default: photos that installed packages ship, cut into crops.
 ``near_duplicates``
@@ -34,7 +36,8 @@ A small library behind the numbered notebooks of this repository; one module per
 ``features``
     run a frozen backbone once per image and configuration; cache the taps on disk.
 ``readout``
-    the PosENet readout, five targets trained in one pass.
+    the PosENet readout, five targets trained in one pass (a package: ``model``, ``inputs``,
+    ``fast``, ``training``; every name re-exported by ``poslib.readout``).
 ``training``
     training the task networks from scratch, their weight cache, predictions and scores.
 ``metrics``
