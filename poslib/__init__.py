@@ -43,8 +43,11 @@ A small library behind the numbered notebooks of this repository; one module per
 ``metrics``
     SPC / MAE per image, F-measure and MAE for saliency, confusion matrix and IoU.
 ``probing``
-    the probing protocol: features -> readouts over seeds -> tidy tables; the one row
-    runner with typed skip records; the one aggregation over seeds.
+    the probing protocol: features -> readouts over seeds -> tidy per-image rows; the one
+    row runner with typed skip records.
+``tables``
+    summary tables from those rows: means over images, the one aggregation over seeds,
+    backbone classes.
 ``experiments``
     one module per further question: ``layerwise`` (nb03), ``padding_study`` (nb04),
     ``frame_shift`` and ``task_probing`` (nb05), ``absolute_location``, ``gap_position``,

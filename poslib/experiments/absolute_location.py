@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..probing import aggregate_over_seeds
+from ..tables import aggregate_over_seeds
 
 #: Paddings of the networks trained here (not backbone rules: ``full`` exists only here).
 LOCATION_PADDINGS = {"zeros": 1, "valid": 0, "full": 2}

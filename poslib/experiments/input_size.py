@@ -23,7 +23,8 @@ from ..backbones import build_backbone
 from ..config import Profile
 from ..data import natural_image_set, resolve_data_root
 from ..features import FeatureConfig
-from ..probing import ProbedRows, ProbeImages, aggregate_over_seeds, probe_rows, readout_config_for, summarise
+from ..probing import ProbedRows, ProbeImages, probe_rows, readout_config_for
+from ..tables import aggregate_over_seeds, summarise
 from .padding_study import border_errors
 
 
