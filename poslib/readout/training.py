@@ -207,20 +207,12 @@ def train_readout(features: np.ndarray, targets: np.ndarray, config: ReadoutConf
 
     Parameters
     ----------
-    features : numpy.ndarray
-        (N, C, S, S) features, e.g. :attr:`poslib.features.FeatureSet.array`.
-    targets : numpy.ndarray
-        (T, size, size) position maps in [0, 1] with ``size == config.target_size``.
-    config : ReadoutConfig
+    features, targets, config, device, progress, description :
+        As in :func:`train_readouts`.
     seed : int
         Seed of the initialisation and of the batch order.
     channels : numpy.ndarray, optional
         Use only these feature channels (e.g. one tap).
-    device : torch.device, optional
-    progress : bool
-        Show a progress bar over epochs.
-    description : str
-        Progress-bar label.
     model : PosENet, optional
         Start from this readout (trained in place in the reference mode, copied otherwise)
         instead of a fresh one initialised with ``seed``.
