@@ -11,8 +11,10 @@ A small library behind the numbered notebooks of this repository; one module per
     the five position targets (H, V, G, HS, VS) and the synthetic inputs.
 ``image_files``
     reading images, masks and label maps, with their checks.
+``image_set``
+    the image set: RGB images at the input size with ids, source and fingerprint.
 ``data``
-    image sets and paired (image, mask / label) sets, the data root.
+    image set loaders and paired (image, mask / label) sets, the data root.
 ``embedded``
     the embedded default: photos that installed packages ship, cut into crops.
 ``near_duplicates``
@@ -34,14 +36,18 @@ A small library behind the numbered notebooks of this repository; one module per
 ``features``
     run a frozen backbone once per image and configuration; cache the taps on disk.
 ``readout``
-    the PosENet readout, five targets trained in one pass.
+    the PosENet readout, five targets trained in one pass (a package: ``model``, ``inputs``,
+    ``fast``, ``training``; every name re-exported by ``poslib.readout``).
 ``training``
     training the task networks from scratch, their weight cache, predictions and scores.
 ``metrics``
     SPC / MAE per image, F-measure and MAE for saliency, confusion matrix and IoU.
 ``probing``
-    the probing protocol: features -> readouts over seeds -> tidy tables; the one row
-    runner with typed skip records; the one aggregation over seeds.
+    the probing protocol: features -> readouts over seeds -> tidy per-image rows; the one
+    row runner with typed skip records.
+``tables``
+    summary tables from those rows: means over images, the one aggregation over seeds,
+    backbone classes.
 ``experiments``
     one module per further question: ``layerwise`` (nb03), ``padding_study`` (nb04),
     ``frame_shift`` and ``task_probing`` (nb05), ``absolute_location``, ``gap_position``,

@@ -77,7 +77,7 @@ class TappedBackbone(nn.Module):
         """Side of each tapped map for a square ``input_size`` input (one blank image run through, once per size).
 
         The readout uses it to run its first convolution on coarse taps at their own
-        resolution (:mod:`poslib.readout`, "Coarse taps at their own resolution").
+        resolution (:mod:`poslib.readout.fast`, "Coarse taps at their own resolution").
         """
         known = self.__dict__.setdefault("_tap_sizes", {})
         if input_size not in known:

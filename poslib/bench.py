@@ -133,7 +133,7 @@ def readout_speed(train_features: np.ndarray, test_features: np.ndarray, config:
     (the machine may be shared). ``peaks`` (GFLOP/s by dtype name, from
     :func:`matmul_peak`) adds the ratio of achieved to peak. With ``native_sizes`` a third
     path, ``fast_native``, runs the first convolution of coarse taps at their own
-    resolution (:mod:`poslib.readout`); its GFLOP/s are *equivalent* ones (the 28 x 28
+    resolution (:mod:`poslib.readout.fast`); its GFLOP/s are *equivalent* ones (the 28 x 28
     FLOPs it replaces, over its time), so it can exceed the peak. ``with_reference=False``
     leaves the slow reference out (for large features).
 

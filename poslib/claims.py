@@ -1,7 +1,7 @@
 """The paper's claims, checked against measured tables with one rule that sees the spread.
 
 Every check returns a row ``claim, subject, backbone_class, evidence, difference, se, rule,
-holds`` computed from a summary table (:func:`poslib.probing.summarise`), so a notebook's
+holds`` computed from a summary table (:func:`poslib.tables.summarise`), so a notebook's
 closing cell states from the numbers, not from prose, whether a claim holds here.
 (About 440 lines: one verdict rule and the nine claims it is applied to belong together,
 so that every threshold of the study is in one file.)

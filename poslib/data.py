@@ -16,60 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from .config import DATA_ENV, REPO_ROOT, ConfigError, repo_relative
+from .embedded import embedded_image_set
 from .image_files import (IMAGE_SUFFIXES, DatasetError, binarise_mask, check_label_ids, list_images,  # noqa: F401
                           load_label_map, load_rgb, resize_rgb)
+from .image_set import ImageSet
 from .patterns import SYNTHETIC_NAMES, synthetic_image
-
-
-@dataclass
-class ImageSet:
-    """A list of RGB images at the network input size.
-
-    Attributes
-    ----------
-    name : str
-        Short name used in tables (``"SOD"``, ``"black"``, ``"embedded-test"``...).
-    images : numpy.ndarray
-        uint8 array of shape (N, size, size, 3).
-    ids : list of str
-        One identifier per image (file stem or crop description).
-    source : str
-        Where the images come from (a folder or a package), for provenance.
-    kind : str
-        ``"dataset"`` (a folder), ``"embedded"`` or ``"synthetic"``.
-    """
-
-    name: str
-    images: np.ndarray
-    ids: list[str]
-    source: str
-    kind: str
-    _fingerprint: str | None = field(default=None, repr=False)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @property
-    def fingerprint(self) -> str:
-        """SHA-256 over the pixel content and ids: changes whenever any input changes."""
-        if self._fingerprint is None:
-            digest = hashlib.sha256()
-            digest.update(repr((self.images.shape, self.ids)).encode())
-            digest.update(np.ascontiguousarray(self.images).tobytes())
-            self._fingerprint = digest.hexdigest()
-        return self._fingerprint
-
-    def describe(self) -> dict:
-        """Provenance record: name, kind, source, count and fingerprint."""
-        return {"name": self.name, "kind": self.kind, "source": self.source,
-                "n_images": len(self), "fingerprint": self.fingerprint[:16]}
 
 
 def subset_indices(n_items: int, limit: int, seed: int = 0) -> np.ndarray:
@@ -184,8 +142,6 @@ def natural_image_set(spec: str, role: str, size: int, limit: int, data_root: Pa
         else:
             spec = "ECSSD" if role == "train" else "SOD"
     if spec == "embedded":
-        from .embedded import embedded_image_set  # the embedded default builds on ImageSet
-
         return embedded_image_set(role, size, limit or 64, seed=seed)
     path = Path(spec).expanduser()
     if not path.is_absolute():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import ImageSet
+from .image_set import ImageSet
 from .image_files import DatasetError, load_rgb, resize_rgb
 
 #: Photos shipped inside installed packages: (package, path inside it).

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from .backbones import TappedBackbone, build_backbone, check_backbone_name
 from .config import ConfigError, default_device, progress_bar
-from .data import ImageSet
+from .image_set import ImageSet
 from .padding import check_padding_rule
 from .store import CacheEntry, content_key
 

@@ -264,7 +264,7 @@ def interpolation_weights(coordinates: np.ndarray, geometry: TapGeometry) -> tup
     return lower, np.minimum(lower + 1, geometry.size - 1), positions - lower
 
 
-def interpolation_matrix(coordinates: np.ndarray, geometry: TapGeometry) -> np.ndarray:
+def tap_interpolation_matrix(coordinates: np.ndarray, geometry: TapGeometry) -> np.ndarray:
     """(len(coordinates), geometry.size) weights of :func:`interpolation_weights` as a matrix.
 
     With ``offset = (stride - 1) / 2`` this equals ``F.interpolate(..., align_corners=False)``.
@@ -303,8 +303,8 @@ def decoder_read_matrix(pixels: np.ndarray, side: int, tap_index: int, convs: tu
     tap read at the fusion grid's centres (the linear map :meth:`EncoderDecoder.forward` applies)."""
     geometries = tap_geometry(side, convs, padding_rule)
     fusion = geometries[FUSION_TAP]
-    at_pixels = interpolation_matrix(pixels, fusion)
-    return at_pixels @ interpolation_matrix(fusion.centre(np.arange(fusion.size)), geometries[tap_index])
+    at_pixels = tap_interpolation_matrix(pixels, fusion)
+    return at_pixels @ tap_interpolation_matrix(fusion.centre(np.arange(fusion.size)), geometries[tap_index])
 
 
 def stretched_positions(n_output: int, n_tap: int) -> np.ndarray:

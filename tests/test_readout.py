@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from poslib import patterns
+from poslib import patterns, readout
 from poslib.config import ConfigError
-from poslib.readout import (PosENet, ReadoutConfig, UpsampledMSE, evaluate, interpolation_matrix, load_batch, predict,
+from poslib.readout import (PosENet, ReadoutConfig, UpsampledMSE, bilinear_matrix, evaluate, load_batch, predict,
                             train_readout, train_readouts, upsample)
 
 
@@ -85,14 +85,14 @@ def test_training_is_deterministic(rng):
 
 
 def test_memory_mapped_features_train_like_in_ram_ones(rng, monkeypatch):
-    from poslib import readout
+    from poslib.readout import inputs
 
     feature_array = rng.standard_normal((8, 4, 10, 10)).astype(np.float16)
     targets = patterns.make_patterns(16)
     config = ReadoutConfig(epochs=2, batch_size=4, target_size=16)
-    monkeypatch.setattr(readout, "FLOAT32_RAM_LIMIT", 0)  # in RAM as float16, like the mapped path
+    monkeypatch.setattr(inputs, "FLOAT32_RAM_LIMIT", 0)  # in RAM as float16, like the mapped path
     in_ram, _ = train_readout(feature_array, targets, config, seed=3, progress=False)
-    monkeypatch.setattr(readout, "IN_RAM_LIMIT", 0)
+    monkeypatch.setattr(inputs, "IN_RAM_LIMIT", 0)
     assert isinstance(readout.feature_tensor(feature_array), readout.MappedFeatures)
     mapped, _ = train_readout(feature_array, targets, config, seed=3, progress=False)
     assert all(torch.equal(p, q) for p, q in zip(in_ram.state_dict().values(), mapped.state_dict().values()))
@@ -101,8 +101,9 @@ def test_memory_mapped_features_train_like_in_ram_ones(rng, monkeypatch):
 def test_upsampled_mse_equals_the_loss_on_upsampled_maps(rng):
     maps = torch.from_numpy(rng.random((3, 4, 9, 9)).astype(np.float32)).requires_grad_()
     targets = torch.from_numpy(patterns.make_patterns(40)[:4])
-    assert torch.allclose(upsample(maps, 40), interpolation_matrix(9, 40).float() @ maps @ interpolation_matrix(9, 40).float().T,
+    assert torch.allclose(upsample(maps, 40), bilinear_matrix(9, 40).float() @ maps @ bilinear_matrix(9, 40).float().T,
                           atol=1e-6)
+    assert readout.interpolation_matrix is bilinear_matrix  # the former name still works
     direct = ((upsample(maps, 40) - targets) ** 2).mean(dim=(0, 2, 3))
     analytic = UpsampledMSE(targets, 9).per_channel(maps)
     assert torch.allclose(direct, analytic, atol=1e-6)
@@ -211,7 +212,7 @@ def _coarse_problem(rng, n_images=24):
 
 @pytest.mark.parametrize("kernel_size,padding,depth", [(3, 0, 1), (3, 1, 1), (1, 0, 1), (5, 2, 1), (3, 0, 2)])
 def test_coarse_taps_at_their_own_resolution_train_the_same_readout(kernel_size, padding, depth, rng, monkeypatch):
-    monkeypatch.setattr("poslib.readout.NATIVE_MIN_SAVED_CHANNELS", 0)
+    monkeypatch.setattr("poslib.readout.inputs.NATIVE_MIN_SAVED_CHANNELS", 0)
     features, sizes = _coarse_problem(rng)
     config = ReadoutConfig(epochs=4, batch_size=8, target_size=32, kernel_size=kernel_size, padding=padding,
                            depth=depth, hidden_channels=2, compute="float32")
@@ -231,7 +232,7 @@ def test_coarse_taps_at_their_own_resolution_train_the_same_readout(kernel_size,
 
 
 def test_a_wrong_native_size_is_caught_and_the_group_used_as_cached(rng, monkeypatch):
-    monkeypatch.setattr("poslib.readout.NATIVE_MIN_SAVED_CHANNELS", 0)
+    monkeypatch.setattr("poslib.readout.inputs.NATIVE_MIN_SAVED_CHANNELS", 0)
     features, sizes = _coarse_problem(rng)
     wrong = sizes.copy()
     wrong[2:5] = 8  # full-resolution channels claimed to be 8x8

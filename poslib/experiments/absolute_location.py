@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..probing import aggregate_over_seeds
+from ..tables import aggregate_over_seeds
 
 #: Paddings of the networks trained here (not backbone rules: ``full`` exists only here).
 LOCATION_PADDINGS = {"zeros": 1, "valid": 0, "full": 2}
@@ -64,15 +64,19 @@ def one_thread():
         torch.set_num_threads(threads)
 
 
-def receptive_field(depth: int, kernel: int = 3) -> int:
-    """Receptive field in pixels of ``depth`` stride-1 convolutions of side ``kernel``.
+def stacked_receptive_field(depth: int, kernel: int = 3) -> int:
+    """Receptive field in pixels of ``depth`` stride-1 convolutions of side ``kernel`` (by formula).
 
     Examples
     --------
-    >>> receptive_field(1), receptive_field(4)
+    >>> stacked_receptive_field(1), stacked_receptive_field(4)
     (3, 9)
     """
     return 1 + (kernel - 1) * depth
+
+
+#: Former name of :func:`stacked_receptive_field` (notebook 06 uses it).
+receptive_field = stacked_receptive_field
 
 
 def make_location_task(canvas: int, patch: int, distances, n_per_distance: int,
@@ -205,7 +209,7 @@ def run_location_study(settings, seeds=None, progress=None) -> pd.DataFrame:
         model = train_location_net(train_x, train_y, depth, settings.location_channels, padding,
                                    settings.location_epochs, seed)
         for distance, accuracy in accuracy_by_distance(model, test_x, test_y, test_d).items():
-            rows.append({"padding": padding, "depth": depth, "receptive_field": receptive_field(depth),
+            rows.append({"padding": padding, "depth": depth, "receptive_field": stacked_receptive_field(depth),
                          "distance": distance, "seed": seed, "accuracy": accuracy})
     return pd.DataFrame(rows)
 
@@ -228,7 +232,7 @@ def plot_location(summary: pd.DataFrame):
             axis.errorbar(line["distance"], line["accuracy"], yerr=line["accuracy_std"], label=padding, marker="o",
                           markersize=3, capsize=2)
         axis.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
-        axis.set_title(f"depth {depth}, receptive field {receptive_field(depth)} px", fontsize=9)
+        axis.set_title(f"depth {depth}, receptive field {stacked_receptive_field(depth)} px", fontsize=9)
         axis.set_xlabel("distance to the border (px)")
         axis.set_ylim(0.3, 1.02)
     axes[0][0].set_ylabel("left/right accuracy")

@@ -27,7 +27,8 @@ from torch.nn import functional as F
 
 from ..backbones import TappedBackbone
 from ..features import images_to_tensor
-from ..probing import aggregate_over_seeds, build_or_skip
+from ..probing import build_or_skip
+from ..tables import aggregate_over_seeds
 from .absolute_location import one_thread
 
 #: Value of the canvas around the patch (black).

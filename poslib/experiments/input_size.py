@@ -6,7 +6,7 @@ The same frozen backbones run at several input sizes; every tap is resized to th
 is trained for all five targets at each size, and its error is measured against the
 distance to the nearest border, in pixels and in receptive fields of the deepest tap.
 The receptive field is measured, not looked up: the extent of the non-zero input
-gradient of the deepest tap's centre unit (:func:`receptive_field`).
+gradient of the deepest tap's centre unit (:func:`measured_receptive_field`).
 
 Readouts train on the first ``readout_train`` natural training images and are tested on
 ``readout_test`` natural test images, at each size (the synthetic test images are left
@@ -23,7 +23,8 @@ from ..backbones import build_backbone
 from ..config import Profile
 from ..data import natural_image_set, resolve_data_root
 from ..features import FeatureConfig
-from ..probing import ProbedRows, ProbeImages, aggregate_over_seeds, probe_rows, readout_config_for, summarise
+from ..probing import ProbedRows, ProbeImages, probe_rows, readout_config_for
+from ..tables import aggregate_over_seeds, summarise
 from .padding_study import border_errors
 
 
@@ -55,7 +56,7 @@ def probe_at_sizes(profile: Profile, rows, sizes, data_root: str = "", train: st
                       [s for r in results for s in r.skipped], {k: v for r in results for k, v in r.probed.items()})
 
 
-def receptive_field(backbone, input_size: int, tap: int = -1) -> int:
+def measured_receptive_field(backbone, input_size: int, tap: int = -1) -> int:
     """Receptive field in pixels of a tap's centre unit: the width of its non-zero input gradient.
 
     Measured on a noise input along the centre row; a receptive field larger than the
@@ -66,7 +67,7 @@ def receptive_field(backbone, input_size: int, tap: int = -1) -> int:
     >>> from torch import nn
     >>> from poslib.backbones import TappedBackbone
     >>> net = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1))
-    >>> receptive_field(TappedBackbone("t", "t", ["f1"], [2], lambda x: [net(x)], net), 32)
+    >>> measured_receptive_field(TappedBackbone("t", "t", ["f1"], [2], lambda x: [net(x)], net), 32)
     5
     """
     x = torch.rand(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(0)).requires_grad_()
@@ -78,8 +79,8 @@ def receptive_field(backbone, input_size: int, tap: int = -1) -> int:
 
 
 def receptive_fields(rows, size: int) -> dict[tuple[str, str], int]:
-    """:func:`receptive_field` of the deepest tap of every ``(backbone, weights)`` row at ``size``."""
-    return {(b, w): receptive_field(build_backbone(b, w, 0, size), size) for b, w in rows}
+    """:func:`measured_receptive_field` of the deepest tap of every ``(backbone, weights)`` row at ``size``."""
+    return {(b, w): measured_receptive_field(build_backbone(b, w, 0, size), size) for b, w in rows}
 
 
 def border_rings(probed: ProbedRows, n_bins: int, fields: dict, patterns=("H", "G")) -> pd.DataFrame:

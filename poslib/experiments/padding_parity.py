@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..backbones import build_backbone
-from ..probing import aggregate_over_seeds
+from ..tables import aggregate_over_seeds
 from .padding_study import side_asymmetry, border_errors
 
 

@@ -31,9 +31,10 @@ from ..config import Profile
 from ..features import FeatureConfig, extract_features
 from ..metrics import spearman_per_image
 from ..patterns import PATTERN_NAMES, make_patterns
-from ..probing import (FeatureBundle, ProbedRows, ProbeImages, ProbeResult, aggregate_over_seeds, extract_or_skip,
-                       probe, probe_rows, readout_config_for)
+from ..probing import (FeatureBundle, ProbedRows, ProbeImages, ProbeResult, extract_or_skip, probe, probe_rows,
+                       readout_config_for)
 from ..readout import ReadoutConfig, predict
+from ..tables import aggregate_over_seeds
 
 
 def study_readout(profile: Profile, **changes) -> ReadoutConfig:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import pandas as pd
 
 from ..features import FeatureConfig
-from ..probing import ProbedRows, ProbeImages, probe_rows, summarise
+from ..probing import ProbedRows, ProbeImages, probe_rows
 from ..readout import ReadoutConfig
+from ..tables import summarise
 from ..training import TrainedModel
 
 #: Real networks of Table 6: (model name, task, backbone, weights).

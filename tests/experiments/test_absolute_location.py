@@ -35,3 +35,8 @@ def test_task_is_balanced_and_mirrored():
     assert images.shape == (20, 1, 8, 20) and labels.mean() == 0.5
     left = images[(labels == 0) & (distance == 2)]
     assert left[:, 0, :, 2:6].any(axis=(1, 2)).all() and not left[:, 0, :, :2].any()
+
+
+def test_stacked_receptive_field_keeps_its_former_name():
+    assert al.stacked_receptive_field(2, kernel=5) == 9
+    assert al.receptive_field is al.stacked_receptive_field  # notebook 06 calls it by that name

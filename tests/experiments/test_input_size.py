@@ -10,7 +10,7 @@ from poslib.experiments import input_size as ins
 def test_receptive_field_grows_with_depth_and_stride():
     one = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1))
     two = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(2, 2, 3, padding=1))
-    measure = lambda net: ins.receptive_field(TappedBackbone("t", "t", ["f"], [2], lambda x: [net(x)], net), 32)
+    measure = lambda net: ins.measured_receptive_field(TappedBackbone("t", "t", ["f"], [2], lambda x: [net(x)], net), 32)
     assert measure(one) == 3 and measure(two) == 8
 
 
