@@ -289,12 +289,13 @@ def _method_text(images: tuple, seeds: tuple, paired: bool, pair_seeds: bool, th
                  n_resamples: int, confidence: float) -> str:
     grid = f"{_count_text(images, 'image')} x {_count_text(seeds, 'seed')}"
     if any(i * s == 1 for i, s in zip(images, seeds)):
-        return f"{grid}: a single score, no spread (always inconclusive)"
-    parts = [f"hierarchical bootstrap over {grid}"]
-    if min(seeds) == 1 and min(images) > 1:
-        parts[0] = f"bootstrap over {grid} (images only: 1 seed)" if max(seeds) == 1 else parts[0]
-    if min(images) == 1 and max(images) == 1:
-        parts[0] = f"bootstrap over {grid} (seeds only: 1 image)"
+        return f"{grid}: a condition with a single score has no spread (always inconclusive)"
+    if max(seeds) == 1:
+        parts = [f"bootstrap over {grid} (images only: 1 seed)"]
+    elif max(images) == 1:
+        parts = [f"bootstrap over {grid} (seeds only: 1 image)"]
+    else:
+        parts = [f"hierarchical bootstrap over {grid}"]
     if threshold is not None:
         parts.append(f"against {threshold:g}")
     elif paired:
