@@ -351,6 +351,11 @@ class Profile:
         Side of the square network input (the paper: 224).
     batch_size : int
         Readout mini-batch size (the paper's code: 32).
+    compute : str
+        The readouts' numeric path (:data:`poslib.readout.COMPUTE_MODES`), pinned so that the
+        same commit gives the same tables on a busy and on a quiet machine: ``"bfloat16"``
+        (grouped, bfloat16 convolutions, float32 master weights) by default; ``"auto"`` would
+        choose by a timing probe and is never a profile's setting.
     layerwise, padding_study, tasks, beyond :
         Sections of notebooks 03, 04, 05, 06.
     overrides : tuple of (str, str)
@@ -366,6 +371,7 @@ class Profile:
     backbones: tuple[tuple[str, str], ...]
     input_size: int = 224
     batch_size: int = 32
+    compute: str = "bfloat16"
     layerwise: LayerwiseSettings = field(default_factory=LayerwiseSettings)
     padding_study: PaddingStudySettings = field(default_factory=PaddingStudySettings)
     tasks: TaskSettings = field(default_factory=TaskSettings)

@@ -144,7 +144,7 @@ def readout_config_for(profile: Profile, section: str | None = None, **changes) 
     source = getattr(profile, section) if section else profile
     settings = {"epochs": getattr(source, "epochs", None) or profile.epochs,
                 "batch_size": getattr(source, "batch_size", None) or profile.batch_size,
-                "target_size": profile.input_size}
+                "target_size": profile.input_size, "compute": profile.compute}
     settings.update(changes)
     return ReadoutConfig(**settings)
 

@@ -289,3 +289,39 @@ def test_batches_gathered_into_kept_buffers_equal_fresh_ones(rng):
     assert torch.equal(second, features[[0, 9]]) and second.data_ptr() == pointer  # storage reused
     converted = load_batch(features, np.array([2]), torch.device("cpu"), torch.bfloat16, buffers)
     assert converted.dtype == torch.bfloat16 and len(buffers) == 1  # a conversion is never buffered
+
+
+def _busy(seconds: float) -> None:
+    import time
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        sum(i * i for i in range(1000))
+
+
+def test_the_pinned_numeric_path_gives_identical_readouts_under_machine_load(rng):
+    """Only the machine's load changes: a competing process on every core must not change a single bit."""
+    import multiprocessing
+
+    from poslib import config, probing
+    features = rng.normal(size=(24, 6, 28, 28)).astype(np.float32)
+    targets = np.stack(patterns.make_patterns(32))
+    readout_config = probing.readout_config_for(config.get_profile("smoke", {"epochs": "3"}))
+    assert readout_config.compute == "bfloat16"  # a profile pins it; "auto" would time the machine
+
+    def weights() -> list[torch.Tensor]:
+        info = {}
+        trained = readout.train_readouts(features, targets, readout_config, (0, 1), progress=False, info=info)
+        assert info["compute"] == "bfloat16" and info["compute_reason"] == "requested"
+        return [p.detach().clone() for model, _ in trained for p in model.state_dict().values()]
+
+    quiet = weights()
+    workers = [multiprocessing.get_context("fork").Process(target=_busy, args=(20.0,)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        loaded = weights()
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.join()
+    assert all(torch.equal(a, b) for a, b in zip(quiet, loaded))
