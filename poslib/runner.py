@@ -366,6 +366,20 @@ def run(profile: str = "default", only: list[str] | None = None, data_root: str 
     return out_root
 
 
+def rebuild_index(out_root: Path) -> Path:
+    """``python -m poslib index``: under the run lock, roll back interrupted publishes, then :func:`write_index`.
+
+    Raises
+    ------
+    ConfigError
+        If the folder cannot be written, or a run into it holds its lock (naming its pid).
+    """
+    ensure_writable(out_root)
+    with run_lock(out_root):
+        recover_publishes(out_root)
+        return write_index(out_root)
+
+
 def main_run(args) -> int:
     """Entry point of ``python -m poslib run``."""
     extra = parse_parameter_items(args.param)
@@ -402,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return main_run(args)
         if args.command == "index":
-            print(write_index(Path(args.out)))
+            print(rebuild_index(Path(args.out)))
             return 0
         from .bench import main_bench
         return main_bench(args)
