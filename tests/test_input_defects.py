@@ -7,6 +7,7 @@ file made in ``tmp_path``.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +157,142 @@ def test_12_exif_orientation_is_honoured_for_images_and_masks(tmp_path):
     assert (loaded.images[0][loaded.targets[0] == 1] == (255, 0, 0)).all()  # the mask sits on the red mark
     _rotated_exif(Image.fromarray(shown_mask).transpose(Image.Transpose.ROTATE_90), tmp_path / "masks" / "0.png")
     assert np.array_equal(image_files.load_label_map(tmp_path / "masks" / "0.png"), shown_mask)  # masks alike
+
+
+# ----------------------------------------------------------------------------- 1, 2, 5: what the inputs hash covers
+
+
+def _fingerprint(notebook, data_root, overrides):
+    from poslib import run_inputs
+
+    return run_inputs.input_fingerprint(notebook, "smoke", data_root, overrides)["parts"]["data"]
+
+
+def _flip_every_image(folder):
+    for path in folder.glob("*.png"):
+        Image.open(path).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(path)
+
+
+def test_1_a_p_folder_outside_the_data_root_is_part_of_the_inputs_hash(tmp_path):
+    notebook = tmp_path / "01_x.ipynb"
+    notebook.write_text("{}")
+    root, outside = tmp_path / "data", tmp_path / "elsewhere" / "photos"
+    (root / "SOD" / "images").mkdir(parents=True)
+    outside.mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(np.arange(24, dtype=np.uint8).reshape(4, 6) * (i + 1)).save(outside / f"{i}.png")
+    for data_root in (root, None):  # with a data root, and on the embedded default
+        before = _fingerprint(notebook, data_root, {"test_images": str(outside)})
+        assert before == _fingerprint(notebook, data_root, {"test_images": str(outside)})
+        _flip_every_image(outside)
+        assert _fingerprint(notebook, data_root, {"test_images": str(outside)}) != before  # was "kept (unchanged)"
+    # a dataset name under the data root, or no folder at all, leaves the data part as it was
+    assert _fingerprint(notebook, root, {"test_images": "SOD", "seed": 1}) == _fingerprint(notebook, root, {})
+
+
+def test_2_a_symlinked_dataset_folder_is_hashed_by_its_content_and_cycles_end(tmp_path, capsys):
+    from poslib import run_inputs
+
+    root, target = tmp_path / "data", tmp_path / "disk2" / "ECSSD"
+    (target / "images").mkdir(parents=True)
+    (root / "SOD").mkdir(parents=True)
+    (root / "SOD" / "a.jpg").write_bytes(b"sod")
+    (target / "images" / "b.jpg").write_bytes(b"ecssd")
+    (root / "ECSSD").symlink_to(target, target_is_directory=True)
+    (target / "images" / "loop").symlink_to(root, target_is_directory=True)  # a cycle back to the data root
+    files, skipped = run_inputs._regular_files(root)
+    assert [name for name, _ in files] == ["ECSSD/images/b.jpg", "SOD/a.jpg"] and skipped == []
+    before = run_inputs.data_fingerprint(root)
+    (target / "images" / "b.jpg").write_bytes(b"ECSSD")  # an edit behind the link
+    assert run_inputs.data_fingerprint(root) != before  # os.walk did not follow the link: edits were not seen
+    assert capsys.readouterr().out == ""
+
+
+FINGERPRINT_WITH_A_FIFO = """
+import sys
+from pathlib import Path
+from poslib.run_inputs import data_fingerprint
+print("hash", data_fingerprint(Path(sys.argv[1])))
+"""
+
+
+def test_5_a_fifo_in_the_data_folder_is_skipped_with_a_notice_never_opened(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from poslib.config import REPO_ROOT
+
+    root = tmp_path / "data"
+    (root / "SOD" / "images").mkdir(parents=True)
+    (root / "SOD" / "images" / "a.jpg").write_bytes(b"photo")
+    os.mkfifo(root / "SOD" / "images" / "pipe.jpg")  # opening it for reading would wait for a writer forever
+    try:
+        done = subprocess.run([sys.executable, "-c", FINGERPRINT_WITH_A_FIFO, str(root)], capture_output=True,
+                              text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    except subprocess.TimeoutExpired:
+        pytest.fail("the data fingerprint hung on a FIFO")
+    assert done.returncode == 0, done.stderr
+    assert ("[poslib] inputs hash of the data folder: skipped SOD/images/pipe.jpg (a FIFO, never opened)"
+            in done.stdout)
+    from poslib import run_inputs
+
+    (root / "SOD" / "images" / "pipe.jpg").unlink()
+    assert f"hash {run_inputs.data_fingerprint(root)}" in done.stdout  # the FIFO adds nothing to the hash
+    (root / "devices").symlink_to("/dev", target_is_directory=True)  # as --data / would meet /dev
+    files, skipped = run_inputs._regular_files(root)
+    assert [name for name, _ in files] == ["SOD/images/a.jpg"] and skipped == ["devices (system folder /dev, never read)"]
+    assert run_inputs._regular_files(Path("/proc")) == ([], ["/proc (system folder, never read)"])
+
+
+# ----------------------------------------------------------------------------- 7: corrupt provenance
+
+
+def test_7_a_corrupt_provenance_record_is_named_set_aside_and_its_notebook_re_run(tmp_path, capsys):
+    import json
+
+    from poslib import run_inputs, runner
+
+    provenance = tmp_path / "provenance"
+    provenance.mkdir()
+    (provenance / "01_x.json").write_text(json.dumps({"notebook": "01_x", "title": "Fine"}))
+    (provenance / "03_y.json").write_text('{"notebook": "03_y", "title": "trunc')
+    (provenance / "04_z.json").write_text("[]")
+    assert runner.main(["index", "--out", str(tmp_path)]) == 0  # was: error: Unterminated string ..., exit 2
+    out = capsys.readouterr().out
+    assert ("[poslib] provenance/03_y.json cannot be read (not valid JSON: Unterminated string starting at: line 1 "
+            "column 31 (char 30)); set aside as provenance/03_y.json.corrupt. 03_y counts as not run" in out)
+    assert "provenance/04_z.json cannot be read (a JSON list, not a record naming its notebook)" in out
+    assert (provenance / "03_y.json.corrupt").exists() and not (provenance / "03_y.json").exists()
+    assert "## Fine" in (tmp_path / "README.md").read_text()
+    record = run_inputs.read_record(tmp_path, "03_y")
+    assert record is None and run_inputs.unchanged_reason(record, {"hash": "h", "parts": {}}, tmp_path) == \
+        "no previous run"
+    bad_inputs = {"notebook": "01_x", "inputs": [], "artefacts": "x"}  # a record with wrong types: re-run
+    assert run_inputs.unchanged_reason(bad_inputs, {"hash": "h", "parts": {}}, tmp_path).startswith("no inputs hash")
+
+
+# ----------------------------------------------------------------------------- 8: cache meta.json not a record
+
+
+@pytest.mark.parametrize("meta, reason", [
+    (None, "meta.json holds a JSON NoneType, not a cache record"),
+    ([], "meta.json holds a JSON list, not a cache record"),
+    ({"files": {}}, "meta.json records no payload file with its size and checksum"),
+    ({"files": {"data.bin": {"bytes": 10}}}, "meta.json has no well-formed size and checksum for 'data.bin'"),
+    ({"files": {"other.bin": {"bytes": 1, "crc32": "00000000"}}}, "payload data.bin has no checksum in meta.json"),
+])
+def test_8_a_meta_json_that_is_not_a_well_formed_record_rebuilds_the_entry(tmp_path, capsys, meta, reason):
+    import json
+
+    from poslib import store
+
+    entry = store.CacheEntry("demo", "k" * 64, 1, root=tmp_path)
+    entry.begin()
+    entry.write_bytes("data.bin", b"0123456789")
+    entry.finish({})
+    if isinstance(meta, dict):
+        meta = {"format": 1, "key": "k" * 64, **meta}
+    (entry.folder / "meta.json").write_text(json.dumps(meta))
+    assert entry.read() is None  # was: AttributeError / TypeError, or "verified" with no checksum at all
+    assert f"[poslib] rebuilding cache entry demo/kkkkkkkkkkkk: {reason}" in capsys.readouterr().out
