@@ -296,3 +296,22 @@ def test_8_a_meta_json_that_is_not_a_well_formed_record_rebuilds_the_entry(tmp_p
     (entry.folder / "meta.json").write_text(json.dumps(meta))
     assert entry.read() is None  # was: AttributeError / TypeError, or "verified" with no checksum at all
     assert f"[poslib] rebuilding cache entry demo/kkkkkkkkkkkk: {reason}" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- 11: an emptied test set
+
+
+def test_11_near_duplicate_removal_that_empties_the_test_set_names_both_settings_and_the_count(tmp_path):
+    from poslib import probing
+    from poslib.config import get_profile
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(np.kron(rng.integers(0, 256, (6, 6, 3)), np.ones((8, 8, 1))).astype(np.uint8)).save(
+            folder / f"{i}.png")
+    with pytest.raises(DatasetError, match=r"left no test image: all 3 of 3 test images were removed \(e\.g\. test 0 "
+                                           r"matches training 0 at 0 bits\)\. The training and test image settings "
+                                           r"\(train_images and test_images"):
+        probing.prepare_images(get_profile("smoke"), "", str(folder), str(folder))  # was: need at least one array
