@@ -315,3 +315,54 @@ def test_11_near_duplicate_removal_that_empties_the_test_set_names_both_settings
                                            r"matches training 0 at 0 bits\)\. The training and test image settings "
                                            r"\(train_images and test_images"):
         probing.prepare_images(get_profile("smoke"), "", str(folder), str(folder))  # was: need at least one array
+
+
+# ----------------------------------------------------------------------------- 10, 13: console and kernel
+
+
+NOISY = ("print('[poslib] rebuilding cache entry demo/abc: meta.json holds a JSON list, not a cache record')\n"
+         "import warnings\nwarnings.warn('2 of 3 masks mark no salient pixel')\n"
+         "import pandas as pd\npd.DataFrame({'shown': ['only in the notebook']})\n")
+
+
+def _notebook(path, code):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    parameters = nbformat.v4.new_code_cell('profile = "default"\ndata_root = ""\nresults_dir = ""')
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [nbformat.v4.new_markdown_cell("# Test"), parameters, nbformat.v4.new_code_cell(code)]
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_10_notebook_notices_and_warnings_reach_the_console_one_line_each_and_kernel_noise_does_not(tmp_path, capfd):
+    from poslib import runner
+
+    notebook = _notebook(tmp_path / "96_noisy.ipynb", NOISY)
+    runner.run_notebook(notebook, "smoke", "", tmp_path / "out", log_output=True)
+    out, err = capfd.readouterr()
+    assert out.count("  [96] [poslib] rebuilding cache entry demo/abc: meta.json holds a JSON list") == 1  # was: 0
+    assert err.count("  [96] UserWarning: 2 of 3 masks mark no salient pixel\n") == 1
+    assert "warnings.warn(" not in err and "only in the notebook" not in out  # one line each; no tables
+    for noise in ("without encryption", "KeyboardInterrupt caught", "IPKernelApp"):
+        assert noise not in out + err
+    runner.run_notebook(notebook, "smoke", "", tmp_path / "out", log_output=False)  # --quiet
+    out, err = capfd.readouterr()
+    assert out + err == ""
+
+
+def test_13_the_kernel_connection_file_lives_in_the_staging_folder_not_the_temporary_folder(tmp_path, capfd):
+    from poslib import runner
+
+    where = tmp_path / "connection.txt"
+    notebook = _notebook(tmp_path / "95_where.ipynb", "from ipykernel import get_connection_file\n"
+                                                      f"open({str(where)!r}, 'w').write(get_connection_file())")
+    out_root = tmp_path / "out"
+    runner.run_notebook(notebook, "smoke", "", out_root, log_output=False)
+    connection = Path(where.read_text())
+    staging = connection.parent.parent
+    assert connection.parent.name == ".kernel" and staging.parent == out_root
+    assert staging.name.startswith(".staging-95_where-")  # a killed run's staging folder is removed by the next run
+    assert not staging.exists()  # and a finished run leaves nothing
