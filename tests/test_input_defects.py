@@ -241,7 +241,8 @@ def test_5_a_fifo_in_the_data_folder_is_skipped_with_a_notice_never_opened(tmp_p
     assert f"hash {run_inputs.data_fingerprint(root)}" in done.stdout  # the FIFO adds nothing to the hash
     (root / "devices").symlink_to("/dev", target_is_directory=True)  # as --data / would meet /dev
     files, skipped = run_inputs._regular_files(root)
-    assert [name for name, _ in files] == ["SOD/images/a.jpg"] and skipped == ["devices (system folder /dev, never read)"]
+    assert [name for name, _ in files] == ["SOD/images/a.jpg"]
+    assert skipped == ["devices (system folder /dev, never read)"]
     assert run_inputs._regular_files(Path("/proc")) == ([], ["/proc (system folder, never read)"])
 
 
