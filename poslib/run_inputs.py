@@ -186,7 +186,7 @@ def _file_kind(mode: int) -> str:
 
 
 def _regular_files(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
-    """Regular files under ``folder`` (relative name, path), sorted, and what was skipped (one line each).
+    """Regular files under ``folder`` (relative name, path) in ``os.walk`` order, and what was skipped (one line each).
 
     Symlinked folders are followed; a folder already visited (same device and inode: a symlink
     cycle, or one folder reached by two names) is not read again. Nothing is opened here.
@@ -205,6 +205,7 @@ def _regular_files(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
         except OSError as error:
             skipped.append(f"{prefix or './'} (folder not readable: {error.strerror})")
             return
+        folders = []  # visited after the files, as os.walk does: unchanged data keeps its hash
         for name in names:
             path, relative = current / name, f"{prefix}{name}"
             try:
@@ -213,14 +214,16 @@ def _regular_files(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
                 skipped.append(f"{relative} (a broken link or unreadable)")
                 continue
             if stat.S_ISDIR(mode):
-                if os.path.realpath(path) in SYSTEM_FOLDERS:
-                    skipped.append(f"{relative} (system folder {os.path.realpath(path)}, never read)")
-                else:
-                    visit(path, f"{relative}/")
+                folders.append((path, relative))
             elif stat.S_ISREG(mode):
                 files.append((relative, path))
             else:
                 skipped.append(f"{relative} ({_file_kind(mode)}, never opened)")
+        for path, relative in folders:
+            if os.path.realpath(path) in SYSTEM_FOLDERS:
+                skipped.append(f"{relative} (system folder {os.path.realpath(path)}, never read)")
+            else:
+                visit(path, f"{relative}/")
 
     if os.path.realpath(folder) in SYSTEM_FOLDERS:
         return [], [f"{folder} (system folder, never read)"]
