@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,8 @@ from PIL import Image
 
 from .config import DATA_ENV, REPO_ROOT, ConfigError, repo_relative
 from .embedded import embedded_image_set
-from .image_files import (IMAGE_SUFFIXES, DatasetError, binarise_mask, check_label_ids, list_images,  # noqa: F401
-                          load_label_map, load_rgb, resize_rgb)
+from .image_files import (IMAGE_SUFFIXES, DatasetError, DatasetWarning, binarise_mask, check_label_ids,  # noqa: F401
+                          list_images, load_label_map, load_rgb, resize_rgb)
 from .image_set import ImageSet
 from .patterns import SYNTHETIC_NAMES, synthetic_image
 
@@ -218,15 +219,18 @@ def find_pairs(image_dir: str | Path, target_dir: str | Path, target_suffix: str
     return [(p, targets[p.stem]) for p in images]
 
 
-def load_pair(image_path: Path, target_path: Path) -> tuple[np.ndarray, np.ndarray]:
+def load_pair(image_path: Path, target_path: Path, mask: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Read an image and its mask / label map, checking that their sizes agree.
+
+    ``mask`` reads a palette target by its visible value (see
+    :func:`poslib.image_files.load_label_map`).
 
     Raises
     ------
     DatasetError
         Naming both files, if their pixel sizes differ.
     """
-    image, target = load_rgb(image_path), load_label_map(target_path)
+    image, target = load_rgb(image_path), load_label_map(target_path, mask)
     if image.shape[:2] != target.shape:
         raise DatasetError(f"size mismatch: image {image_path} is {image.shape[1]}x{image.shape[0]} but "
                            f"{target_path} is {target.shape[1]}x{target.shape[0]}; a pair must have the same size.")
@@ -285,8 +289,10 @@ def load_paired_folder(image_dir: str | Path, target_dir: str | Path, size_hw: t
 
     Images are resized bilinearly; targets with nearest-neighbour sampling, so class ids stay
     class ids. Masks become 0/1 by :func:`binarise_mask` (two-valued masks: the larger value
-    is salient; soft 8-bit masks: ``> 127``; anything else is refused). Label maps are
-    checked with :func:`check_label_ids` when ``n_classes`` is given.
+    is salient; soft 8-bit masks: ``> 127``; anything else is refused). Masks that mark no
+    salient pixel (all background; PASCAL-S holds five) are kept, counted and named in one
+    :class:`poslib.image_files.DatasetWarning`. Label maps are checked with
+    :func:`check_label_ids` when ``n_classes`` is given.
 
     Parameters
     ----------
@@ -319,15 +325,26 @@ def load_paired_folder(image_dir: str | Path, target_dir: str | Path, size_hw: t
     chosen = subset_indices(len(pairs), limit, seed) if indices is None else np.asarray(indices, dtype=np.int64)
     pairs = [pairs[i] for i in chosen]
     height, width = size_hw
-    images, targets = [], []
+    images, targets, empty = [], [], []
     for image_path, target_path in pairs:
-        image, target = load_pair(image_path, target_path)
+        image, target = load_pair(image_path, target_path, mask=binary)
         if binary:
             target = binarise_mask(target, target_path)
+            if not target.any():
+                empty.append(target_path.name)
         elif n_classes is not None:
             check_label_ids(target, n_classes, void_id, target_path)
+        if target.max(initial=0) > 255:
+            raise DatasetError(f"label map {target_path} holds ids above 255 ({int(target.max())}); targets are "
+                               f"stored in 8 bits, so give n_classes to check the ids, or renumber them.")
         images.append(np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR), dtype=np.uint8))
         targets.append(np.asarray(Image.fromarray(target).resize((width, height), Image.NEAREST), dtype=np.uint8))
+    if empty:
+        warnings.warn(DatasetWarning(
+            f"{len(empty)} of {len(pairs)} masks in {repo_relative(target_dir)} mark no salient pixel (all "
+            f"background): {', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''}. They are kept; a prediction "
+            f"on them scores F = 0. Remove those pairs if the object was lost when the masks were made."),
+            stacklevel=2)
     folder = Path(image_dir)
     default_name = folder.parent.name if folder.name == "images" else folder.name
     return PairedSet(name or default_name, np.stack(images), np.stack(targets), [p.stem for p, _ in pairs],

@@ -43,7 +43,7 @@ from typing import Iterable, Sequence, Union
 import numpy as np
 from PIL import Image
 
-from .image_files import list_images
+from .image_files import DatasetError, list_images
 
 #: Side of the grayscale thumbnail the DCT is taken of.
 THUMBNAIL_SIDE = 32
@@ -228,9 +228,23 @@ def near_duplicate_records(train_images, train_ids, test_images, test_ids,
     dict
         Test index -> ``{"test": test id, "train": training id, "distance": bits}`` (the
         closest training image; ties: the first).
+
+    Raises
+    ------
+    DatasetError
+        If every test image is a near-duplicate (nothing would be left to test on), naming
+        the count removed and the settings that chose the two sets.
     """
     records = {}
     for pair in find_near_duplicates(train_images, test_images, threshold):
         records.setdefault(pair.test_index, {"test": test_ids[pair.test_index], "train": train_ids[pair.train_index],
                                              "distance": pair.distance})
+    if records and len(records) == len(test_ids):
+        example = next(iter(records.values()))
+        raise DatasetError(
+            f"removing near-duplicates of training images left no test image: all {len(records)} of "
+            f"{len(test_ids)} test images were removed (e.g. test {example['test']} matches training "
+            f"{example['train']} at {example['distance']} bits). The training and test image settings "
+            f"(train_images and test_images, or the dataset folders they default to) hold the same photos; "
+            f"choose a test_images (or train_images) set that differs.")
     return records

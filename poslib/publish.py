@@ -21,12 +21,18 @@ that lists the folder can see new data files beside the previous provenance reco
 journal exists exactly during that window, so a careful reader can detect it, and the
 provenance record and index, which say what the files are, change last. If publishing
 fails with an exception, the previous files are restored before the error is raised. If the
-process is killed mid-publish, the journal remains, and the next run into that folder
-(under its lock) rolls the half-published notebook back to its previous files before doing
-anything else. Files keep the modes of newly created files under the umask.
+process is killed mid-publish (``kill -9``), the journal remains and the folder stays mixed
+(some new data files beside the previous ones and the previous provenance record and index)
+until the next ``python -m poslib run`` *or* ``python -m poslib index`` into that folder:
+under the lock, before anything else, :func:`recover_publishes` puts back the hard-linked
+previous version of every journal file that existed before, deletes the files that are new,
+deletes the backup folder and then the journal. While ``.publish-<notebook>.json`` exists the
+folder is in that state; run ``python -m poslib index --out <folder>`` to restore it.
+Files keep the modes of newly created files under the umask.
 
-Housekeeping: a run takes an exclusive lock, ``fcntl.flock`` on ``<out>/.poslib-run.lock``
-(a second run into the same folder is refused with the first one's pid); then it rolls back
+Housekeeping: a run (and ``python -m poslib index``) takes an exclusive lock, ``fcntl.flock``
+on ``<out>/.poslib-run.lock`` (a second run into the same folder is refused with the first
+one's pid); then it rolls back
 interrupted publishes and deletes staging folders left by runs that were killed (owner pid
 no longer alive, or older than :data:`STALE_STAGING_S` if the pid cannot be read) and
 temporaries ``.<name>.<random>.tmp-<pid>`` of dead processes

@@ -19,11 +19,19 @@ Incremental regeneration
 ------------------------
 Each notebook's provenance records a hash of its inputs (:func:`input_fingerprint`): the
 notebook file, all of ``poslib/**/*.py``, the requirements files and ``pyproject.toml``, the
-profile and applied parameters, and a cheap fingerprint of the data folder (relative names,
-sizes and modification times of its files). A notebook whose recorded hash matches and whose
-executed copy and artefacts all exist is *kept* ("kept (unchanged)") instead of re-run;
-``--force`` re-runs everything. The index says which notebooks were re-run or kept in this
-invocation and when each last ran.
+profile and applied parameters, and the content of every image folder the run reads: the data
+folder, and each folder named by a ``-p`` value (``-p test_images=/some/folder``) outside it
+(:func:`folder_fingerprint`: relative name and SHA-256 of every file). Symlinked folders are
+followed (a dataset folder that is a link is hashed like any other), each folder once, so a
+symlink cycle ends; special files (FIFOs, devices, sockets) are skipped with a notice and never
+opened, and ``/proc``, ``/sys`` and ``/dev`` are never entered. A notebook whose recorded hash
+matches and whose executed copy and artefacts all exist is *kept* ("kept (unchanged)") instead
+of re-run; ``--force`` re-runs everything. The index says which notebooks were re-run or kept in
+this invocation and when each last ran.
+
+A provenance record that cannot be read as a record (truncated, corrupt, not a JSON object) is
+named and set aside as ``provenance/<notebook>.json.corrupt`` (:func:`read_record`); its
+notebook then counts as never run, so the next run re-runs it.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import hashlib
 import json
 import keyword
 import os
+import stat
 from pathlib import Path
 
 from .config import REPO_ROOT, ConfigError, get_profile, profile_field_types
@@ -42,6 +51,10 @@ DRIVER_PARAMETERS = {"profile": "--profile", "data_root": "--data", "results_dir
                      "profile_overrides": "-p FIELD=VALUE with a profile field's name"}
 #: Files whose change re-runs every notebook (besides poslib/**/*.py).
 ENVIRONMENT_FILES = ("requirements.txt", "requirements-nodeps.txt", "pyproject.toml")
+#: Pseudo file systems never entered by :func:`folder_fingerprint` (reading them can block or never end).
+SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
+#: At most this many skipped files are named, one line each; the rest are counted.
+_SHOWN_SKIPS = 5
 
 def notebook_parameters(notebook: Path) -> dict[str, dict]:
     """The parameters declared in a notebook's ``parameters`` cell: name -> {inferred_type_name, default, help}."""
@@ -204,27 +217,137 @@ def _hash_files(paths, root: Path) -> str:
     return digest.hexdigest()
 
 
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def _regular_files(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    """Regular files under ``folder`` (relative name, path) in ``os.walk`` order, and what was skipped (one line each).
+
+    Symlinked folders are followed; a folder already visited (same device and inode: a symlink
+    cycle, or one folder reached by two names) is not read again. Nothing is opened here.
+    """
+    files: list[tuple[str, Path]] = []
+    skipped: list[str] = []
+    visited: set[tuple[int, int]] = set()
+
+    def visit(current: Path, prefix: str) -> None:
+        info = os.stat(current)
+        if (info.st_dev, info.st_ino) in visited:
+            return
+        visited.add((info.st_dev, info.st_ino))
+        try:
+            names = sorted(os.listdir(current))
+        except OSError as error:
+            skipped.append(f"{prefix or './'} (folder not readable: {error.strerror})")
+            return
+        folders = []  # visited after the files, as os.walk does: unchanged data keeps its hash
+        for name in names:
+            path, relative = current / name, f"{prefix}{name}"
+            try:
+                mode = os.stat(path).st_mode  # follows symlinks
+            except OSError:
+                skipped.append(f"{relative} (a broken link or unreadable)")
+                continue
+            if stat.S_ISDIR(mode):
+                folders.append((path, relative))
+            elif stat.S_ISREG(mode):
+                files.append((relative, path))
+            else:
+                skipped.append(f"{relative} ({_file_kind(mode)}, never opened)")
+        for path, relative in folders:
+            if os.path.realpath(path) in SYSTEM_FOLDERS:
+                skipped.append(f"{relative} (system folder {os.path.realpath(path)}, never read)")
+            else:
+                visit(path, f"{relative}/")
+
+    if os.path.realpath(folder) in SYSTEM_FOLDERS:
+        return [], [f"{folder} (system folder, never read)"]
+    visit(Path(folder), "")
+    return files, skipped
+
+
+def _file_sha256(path: Path) -> str | None:
+    """SHA-256 of a regular file, or None if it is not one when opened (never blocks on a FIFO)."""
+    try:
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    with os.fdopen(handle, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            return None
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def folder_fingerprint(folder: Path, what: str = "data folder") -> str:
+    """Content hash of a folder: relative name and SHA-256 of every regular file under it.
+
+    Symlinked folders are followed, each folder once (cycles end); special files (FIFOs,
+    devices, sockets), broken links and the system folders of :data:`SYSTEM_FOLDERS` are
+    skipped with a notice naming them (relative to ``folder``), never opened.
+
+    Parameters
+    ----------
+    folder : Path
+    what : str
+        What the folder is, for the notice.
+    """
+    digest = hashlib.sha256()
+    files, skipped = _regular_files(Path(folder))
+    for relative, path in files:
+        content = _file_sha256(path)
+        if content is None:
+            skipped.append(f"{relative} (not a regular file when opened)")
+            continue
+        digest.update(f"{relative}\0{content}\n".encode())
+    for line in skipped[:_SHOWN_SKIPS]:
+        print(f"[poslib] inputs hash of the {what}: skipped {line}")
+    if len(skipped) > _SHOWN_SKIPS:
+        print(f"[poslib] inputs hash of the {what}: skipped {len(skipped) - _SHOWN_SKIPS} more such entries")
+    return digest.hexdigest()
+
+
 def data_fingerprint(data_root: Path | None) -> str:
-    """Content hash of a data folder: relative name and SHA-256 of every file ("embedded" without one).
+    """Content hash of a data folder (:func:`folder_fingerprint`; ``"embedded"`` without one).
 
     Reading every byte takes about 0.3 s for ECSSD, SOD and CamVid together (150 MB, files cached) and is
     done once per ``python -m poslib run``; unlike sizes and modification times it ignores a copy
     or restore that keeps the contents, and it sees an edit that keeps the size and the time.
     """
-    if data_root is None:
-        return "embedded"
-    digest = hashlib.sha256()
-    for folder, subfolders, files in os.walk(data_root):
-        subfolders.sort()
-        for name in sorted(files):
-            path = Path(folder) / name
-            try:
-                with path.open("rb") as handle:
-                    content = hashlib.file_digest(handle, "sha256").hexdigest()
-            except OSError:
+    return "embedded" if data_root is None else folder_fingerprint(data_root)
+
+
+def parameter_folders(overrides: dict, data_root: Path | None) -> list[Path]:
+    """Folders named by ``-p`` values that lie outside the data root (their content is part of the inputs).
+
+    A value names a folder as :func:`poslib.data.natural_image_set` reads it: a dataset name
+    under the data root (covered by the data fingerprint), else a path, relative to the
+    repository root unless absolute.
+
+    Examples
+    --------
+    >>> parameter_folders({"seed": 1, "test_images": "embedded"}, None)
+    []
+    """
+    folders = set()
+    root = data_root.resolve() if data_root is not None else None
+    for value in overrides.values():
+        if not isinstance(value, str) or not value.strip():
+            continue
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            if data_root is not None and (data_root / value).is_dir():
                 continue
-            digest.update(f"{path.relative_to(data_root)}\0{content}\n".encode())
-    return digest.hexdigest()
+            path = REPO_ROOT / path
+        if path.is_dir():
+            resolved = path.resolve()
+            if root is None or not resolved.is_relative_to(root):
+                folders.add(resolved)
+    return sorted(folders)
 
 
 def input_fingerprint(notebook: Path, profile: str, data_root: Path | None, overrides: dict,
@@ -233,7 +356,8 @@ def input_fingerprint(notebook: Path, profile: str, data_root: Path | None, over
 
     Parts: ``notebook`` (the .ipynb file), ``code`` (all ``poslib/**/*.py``), ``environment``
     (:data:`ENVIRONMENT_FILES`), ``parameters`` (profile and applied overrides) and ``data``
-    (:func:`data_fingerprint`).
+    (:func:`data_fingerprint`, combined with the :func:`folder_fingerprint` of every
+    :func:`parameter_folders` folder when there are any).
     """
     package = REPO_ROOT / "poslib"
     parts = {"notebook": hashlib.sha256(notebook.read_bytes()).hexdigest(),
@@ -242,33 +366,73 @@ def input_fingerprint(notebook: Path, profile: str, data_root: Path | None, over
              "parameters": hashlib.sha256(json.dumps({"profile": profile, **overrides}, sort_keys=True,
                                                      default=str).encode()).hexdigest(),
              "data": data_hash or data_fingerprint(data_root)}
+    folders = [folder_fingerprint(folder, "folder given with -p") for folder in parameter_folders(overrides, data_root)]
+    if folders:
+        parts["data"] = hashlib.sha256("\0".join([parts["data"], *folders]).encode()).hexdigest()
     parts = {k: v[:16] for k, v in parts.items()}
     combined = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
     return {"hash": combined, "parts": parts}
 
 
 def read_record(out_root: Path, stem: str) -> dict | None:
-    """The published provenance record of notebook ``stem`` in ``out_root``, or None."""
+    """The published provenance record of notebook ``stem`` in ``out_root``, or None.
+
+    A record that cannot be used (not JSON, truncated, not an object naming its notebook) is
+    set aside as ``provenance/<stem>.json.corrupt`` with a notice naming it, and None is
+    returned: the notebook counts as never run, so the next run re-runs it. Call it while
+    holding :func:`poslib.publish.run_lock`.
+    """
     path = out_root / "provenance" / f"{stem}.json"
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        text = path.read_text()
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as error:
+        problem = str(getattr(error, "strerror", None) or error)
+    else:
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as error:
+            problem = f"not valid JSON: {error}"
+        else:
+            if isinstance(record, dict) and isinstance(record.get("notebook"), str):
+                return record
+            problem = f"a JSON {type(record).__name__}, not a record naming its notebook"
+    aside = path.with_name(f"{path.name}.corrupt")
+    try:
+        os.replace(path, aside)
+        where = f"set aside as provenance/{aside.name}"
+    except OSError as error:
+        where = f"could not be set aside ({error.strerror}); delete it"
+    print(f"[poslib] provenance/{path.name} cannot be read ({problem}); {where}. "
+          f"{stem} counts as not run: the next `python -m poslib run` re-runs it.")
+    return None
+
+
+def read_records(out_root: Path) -> list[dict]:
+    """Every readable provenance record in ``out_root/provenance``, by file name (see :func:`read_record`)."""
+    stems = sorted(p.stem for p in (Path(out_root) / "provenance").glob("*.json"))
+    return [record for record in (read_record(Path(out_root), stem) for stem in stems) if record is not None]
 
 
 def unchanged_reason(record: dict | None, inputs: dict, out_root: Path) -> str | None:
     """None if a notebook can be kept (same inputs hash, every artefact present), else why it must run."""
     if record is None:
         return "no previous run"
-    previous = record.get("inputs") or {}
+    previous = record.get("inputs") if isinstance(record.get("inputs"), dict) else {}
     if not previous.get("hash"):
         return "no inputs hash recorded (made by an older driver)"
     if previous.get("hash") != inputs["hash"]:
-        changed = [k for k, v in inputs["parts"].items() if previous.get("parts", {}).get(k) != v]
+        parts = previous.get("parts") if isinstance(previous.get("parts"), dict) else {}
+        changed = [k for k, v in inputs["parts"].items() if parts.get(k) != v]
         return f"changed: {', '.join(changed) or 'inputs'}"
-    missing = [a["path"] for a in record.get("artefacts", []) if not (out_root / a["path"]).is_file()]
+    artefacts = record.get("artefacts", [])
+    if not isinstance(artefacts, list) or not all(isinstance(a, dict) and isinstance(a.get("path"), str)
+                                                  for a in artefacts):
+        return "its provenance record lists no readable artefacts"
+    missing = [a["path"] for a in artefacts if not (out_root / a["path"]).is_file()]
     executed = record.get("executed_notebook")
-    if executed and not (out_root / executed).is_file():
+    if executed and not (isinstance(executed, str) and (out_root / executed).is_file()):
         missing.append(executed)
     if missing:
         return f"missing artefacts {missing[:3]}"

@@ -18,6 +18,18 @@ What a run checks and records before executing (``-p`` parameters, the inputs ha
 lets an unchanged notebook be kept) is :mod:`poslib.run_inputs`; how results are published
 atomically, under a lock, and cleaned up after killed runs is :mod:`poslib.publish`.
 
+Console
+-------
+What a notebook prints (its stdout and stderr streams, e.g. "rebuilding cache entry ..."
+notices) reaches the console one line each, prefixed with the notebook's number; a Python
+warning becomes one line ``Category: message`` (without the file path and source line).
+Displayed values (tables) are not echoed. The kernel's own log is silenced (the warning that
+it runs over TCP without encryption, "KeyboardInterrupt caught in kernel" at shutdown).
+``--quiet`` echoes nothing of the notebooks: the console shows the driver's one line per
+notebook and errors. The kernel's connection file is written inside the notebook's staging
+folder, so a killed run leaves none in the temporary folder (the next run into the same
+folder deletes the staging folder).
+
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -38,7 +51,7 @@ from .config import PROGRESS_ENV, REPO_ROOT, ConfigError, get_profile, portable_
 from .data import resolve_data_root
 from .publish import clean_stale_staging, ensure_writable, publish, recover_publishes, run_lock  # noqa: F401
 from .run_inputs import (data_fingerprint, input_fingerprint, notebook_parameters,  # noqa: F401
-                         parse_parameter_items, read_record, resolve_overrides, unchanged_reason)
+                         parse_parameter_items, read_record, read_records, resolve_overrides, unchanged_reason)
 from .store import atomic_write_bytes, clear_dead_temporaries
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -111,6 +124,81 @@ def notebook_title(path: Path) -> str:
     return path.stem
 
 
+# ----------------------------------------------------------------------------- console and kernel
+
+#: Kernel options of headless runs: the kernel's own log (TCP warning, KeyboardInterrupt at shutdown) is silenced.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+_WARNING_LINE = re.compile(r"^.+:\d+: (?P<category>\w*Warning): (?P<message>.*)$")
+
+
+class ConsoleEcho:
+    r"""A write-only stream that echoes a notebook's output to the console, one line each, prefixed.
+
+    A Python warning (``<file>:<line>: <Category>: <message>`` followed by the indented
+    source line) becomes one line ``<Category>: <message>``; empty lines are dropped.
+
+    Parameters
+    ----------
+    prefix : str
+        Put before every line (the notebook's number).
+    to_stderr : bool
+        Write to ``sys.stderr`` instead of ``sys.stdout`` (looked up at each write).
+
+    Examples
+    --------
+    >>> echo = ConsoleEcho("[01] ")
+    >>> _ = echo.write("/x/poslib/a.py:3: UserWarning: look\n  warnings.warn('look')\npart")
+    [01] UserWarning: look
+    >>> _ = echo.write("ial line\n")
+    [01] partial line
+    """
+
+    def __init__(self, prefix: str, to_stderr: bool = False):
+        self.prefix, self.to_stderr = prefix, to_stderr
+        self._pending, self._after_warning = "", False
+
+    def write(self, text: str) -> int:
+        """Echo every completed line of ``text``; keep a trailing partial line for the next write."""
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            self._emit(line.rsplit("\r", 1)[-1])
+        return len(text)
+
+    def flush(self) -> None:
+        """Echo a pending partial line."""
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = ""
+
+    def _emit(self, line: str) -> None:
+        if self._after_warning and line.startswith(" "):
+            self._after_warning = False
+            return  # the source line that Python prints under a warning
+        warning = _WARNING_LINE.match(line)
+        self._after_warning = warning is not None
+        if warning:
+            line = f"{warning['category']}: {warning['message']}"
+        if line.strip():
+            print(f"{self.prefix}{line}", file=sys.stderr if self.to_stderr else sys.stdout, flush=True)
+
+
+def kernel_options(notebook: Path, staging: Path, echo: bool) -> dict:
+    """Keyword arguments of ``papermill.execute_notebook`` for a quiet kernel (see "Console" above).
+
+    The kernel's connection file goes to ``<staging>/.kernel/`` (deleted with the staging
+    folder); with ``echo`` the notebook's streams go to :class:`ConsoleEcho`, else nowhere.
+    """
+    from traitlets.config import Config
+
+    runtime = staging / ".kernel"
+    runtime.mkdir(exist_ok=True)
+    prefix = f"  [{notebook.name[:2]}] "
+    return {"log_output": False, "extra_arguments": list(KERNEL_ARGUMENTS),
+            "config": Config({"KernelManager": {"connection_file": str(runtime / "kernel.json")}}),
+            "stdout_file": ConsoleEcho(prefix) if echo else None,
+            "stderr_file": ConsoleEcho(prefix, to_stderr=True) if echo else None}
+
+
 # ----------------------------------------------------------------------------- parameters (-p)
 
 
@@ -162,7 +250,7 @@ def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, e
     extra : dict, optional
         Parameters already resolved against the notebook (:func:`resolve_overrides`).
     log_output : bool
-        Echo the notebook's output.
+        Echo the notebook's output to the console, one line each (:class:`ConsoleEcho`).
     inputs : dict, optional
         The :func:`input_fingerprint`, recorded in the provenance.
 
@@ -187,10 +275,11 @@ def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, e
     started = time.perf_counter()
     progress_setting = os.environ.get(PROGRESS_ENV)
     os.environ[PROGRESS_ENV] = "0"
+    console = kernel_options(notebook, staging, log_output)
     try:
         papermill.execute_notebook(str(notebook), str(executed), cwd=str(notebook.parent), kernel_name="python3",
                                    parameters={**parameters, "results_dir": repo_relative(staging)},
-                                   log_output=log_output, progress_bar=False)
+                                   progress_bar=False, **console)
     except Exception as error:
         keep = Path(tempfile.mkdtemp(prefix="poslib-failed-")) / notebook.name
         if executed.exists():
@@ -201,6 +290,10 @@ def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, e
         raise NotebookFailed(f"notebook {notebook.name} failed: {describe_failure(error)}\nNothing was written to "
                              f"{out_root}. {where}") from error
     finally:
+        for stream in (console["stdout_file"], console["stderr_file"]):
+            if stream is not None:
+                stream.flush()
+        shutil.rmtree(staging / ".kernel", ignore_errors=True)
         if progress_setting is None:
             os.environ.pop(PROGRESS_ENV, None)
         else:
@@ -296,7 +389,7 @@ def write_index(out_root: Path, statuses: dict[str, str] | None = None) -> Path:
         Notebook stem -> ``"re-run"`` or ``"kept (unchanged)"`` for the notebooks of this
         invocation; the others are listed as not run in it.
     """
-    records = [json.loads(p.read_text()) for p in sorted((out_root / "provenance").glob("*.json"))]
+    records = read_records(out_root)
     lines = ["# Results index", "",
              "Generated by `python -m poslib run` from the provenance records in `provenance/`; do not edit.",
              "Each section names the notebook that made the files, with its profile, parameters, data,",
@@ -396,6 +489,20 @@ def run(profile: str = "default", only: list[str] | None = None, data_root: str 
     return out_root
 
 
+def rebuild_index(out_root: Path) -> Path:
+    """``python -m poslib index``: under the run lock, roll back interrupted publishes, then :func:`write_index`.
+
+    Raises
+    ------
+    ConfigError
+        If the folder cannot be written, or a run into it holds its lock (naming its pid).
+    """
+    ensure_writable(out_root)
+    with run_lock(out_root):
+        recover_publishes(out_root)
+        return write_index(out_root)
+
+
 def main_run(args) -> int:
     """Entry point of ``python -m poslib run``."""
     extra = parse_parameter_items(args.param)
@@ -420,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
                                  "(-p seeds=0,1 -p padding_study.readout_paddings=0,1; results then go to "
                                  "runs/<profile>-<data>-custom-<hash>/)")
     run_parser.add_argument("--force", action="store_true", help="re-run notebooks whose inputs did not change")
-    run_parser.add_argument("--quiet", action="store_true", help="do not echo notebook output")
+    run_parser.add_argument("--quiet", action="store_true",
+                            help="do not echo notebook output (only the driver's line per notebook, and errors)")
     index_parser = commands.add_parser("index", help="regenerate results/README.md from provenance records")
     index_parser.add_argument("--out", default=str(RESULTS_DIR))
     bench_parser = commands.add_parser("bench", help="benchmark the Table-1 workload (see bench/README)")
@@ -434,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return main_run(args)
         if args.command == "index":
-            print(write_index(Path(args.out)))
+            print(rebuild_index(Path(args.out)))
             return 0
         from .bench import main_bench
         return main_bench(args)

@@ -8,8 +8,11 @@ SHA-256 key over everything that changes its content (:func:`content_key`). It h
 payload files (``features.npy``, ``weights.pt``, ``history.csv``...) and a ``meta.json``
 written *last*, which records the entry's format version, its full key, and the size and
 checksum of every payload file. Reading an entry checks all of that: an entry whose
-``meta.json`` is missing, from another format version or key, or whose files are missing,
-truncated or changed (checksum mismatch) is reported in one line and rebuilt, never reused.
+``meta.json`` is missing, not a well-formed record (not a JSON object, no size and checksum
+for some payload, no payload at all), from another format version or key, or whose files
+are missing, truncated, changed (checksum mismatch) or not listed in ``meta.json`` (a
+payload without a checksum is never taken as verified) is reported in one line and
+rebuilt, never reused.
 Feature caches (:mod:`poslib.features`) and trained task models (:mod:`poslib.training`)
 are both such entries.
 
@@ -191,6 +194,11 @@ class CacheEntry:
         """Path of payload file ``name`` inside the entry."""
         return self.folder / name
 
+    def _payload_files(self) -> list[Path]:
+        """The payload files in the folder: every file but ``meta.json`` and hidden temporaries."""
+        return sorted(p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                      and p.name != "meta.json")
+
     def read(self, verify: bool = True) -> dict | None:
         """The entry's metadata if it is complete, current and intact, else None.
 
@@ -201,13 +209,24 @@ class CacheEntry:
             return None
         try:
             meta = json.loads(meta_path.read_text())
+            if not isinstance(meta, dict):
+                raise ValueError(f"meta.json holds a JSON {type(meta).__name__}, not a cache record")
             if meta.get("format") != self.format_version or meta.get("key") != self.key:
                 raise ValueError(f"written by cache format {meta.get('format')} (poslib {meta.get('poslib')}), "
                                  f"this is format {self.format_version}")
-            for name, record in meta.get("files", {}).items():
+            files = meta.get("files")
+            if not isinstance(files, dict) or not files:
+                raise ValueError("meta.json records no payload file with its size and checksum")
+            unlisted = [p.name for p in self._payload_files() if p.name not in files]
+            if unlisted:
+                raise ValueError(f"payload {unlisted[0]} has no checksum in meta.json")
+            for name, record in files.items():
+                if not (isinstance(record, dict) and isinstance(record.get("bytes"), int)
+                        and isinstance(record.get("crc32"), str)) or Path(name).name != name:
+                    raise ValueError(f"meta.json has no well-formed size and checksum for {name!r}")
                 self._check_file(self.folder / name, record, verify)
         except (OSError, ValueError, json.JSONDecodeError) as error:
-            print(f"[poslib] rebuilding cache entry {self.label}: {error}")
+            print(f"[poslib] rebuilding cache entry {self.label}: {error}", flush=True)
             return None
         return meta
 
@@ -252,8 +271,7 @@ class CacheEntry:
     def finish(self, meta: dict) -> dict:
         """Write ``meta.json`` last, with format, key, poslib version and every payload's size and checksum."""
         files = {}
-        for path in sorted(p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith(".")
-                           and p.name != "meta.json"):
+        for path in self._payload_files():
             files[path.name] = {"bytes": path.stat().st_size, "crc32": file_checksum(path)}
             stat = path.stat()
             _VERIFIED.add((str(path), stat.st_size, stat.st_mtime_ns))

@@ -135,3 +135,26 @@ def test_a_publish_killed_midway_is_rolled_back_by_the_next_run(tmp_path, capsys
     assert publish.recover_publishes(out) == ["01_x"]
     assert _contents(out) == before and not (out / ".publish-01_x").exists()
     assert "rolled back the interrupted publish of 01_x" in capsys.readouterr().out
+
+
+def test_issue_23_9_python_m_poslib_index_rolls_back_a_publish_killed_midway(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    out.mkdir()
+    publish.publish(_stage(tmp_path, "01_x", '{"notebook": "01_x", "v": "old"}'), out, "01_x")
+    before = _contents(out)
+    staging = _stage(tmp_path, "01_x", '{"notebook": "01_x", "v": "new"}')
+    killed = subprocess.run([sys.executable, "-c", KILL_AT_THIRD_RENAME, str(staging), str(out)],
+                            cwd=runner.REPO_ROOT, env={**__import__("os").environ, "PYTHONPATH": str(runner.REPO_ROOT)})
+    assert killed.returncode == -9 and (out / ".publish-01_x.json").exists()
+    assert runner.main(["index", "--out", str(out)]) == 0  # the index command rolls back first (it did not)
+    after = _contents(out)
+    after.pop(publish.LOCK_NAME)
+    assert after.pop("README.md").count("## 01_x") == 1 and after == before
+    assert not (out / ".publish-01_x.json").exists() and not (out / ".publish-01_x").exists()
+    assert "rolled back the interrupted publish of 01_x" in capsys.readouterr().out
+    with publish.run_lock(out):  # index takes the run lock: it never rolls back under a live run
+        assert runner.main(["index", "--out", str(out)]) == 2
+    assert "another poslib run" in capsys.readouterr().err
