@@ -114,7 +114,7 @@ def test_upsampled_mse_equals_the_loss_on_upsampled_maps(rng):
 
 @pytest.mark.parametrize("depth,kernel_size,padding", [(1, 3, 0), (2, 1, 0), (3, 5, 2), (1, 7, 2)])
 def test_grouped_seeds_equal_separate_single_seed_trainings(depth, kernel_size, padding, rng):
-    """float32 mode: one grouped model over 3 seeds == 3 single-seed trainings with the same batches."""
+    """float32 mode: one grouped model over 3 seeds == 3 single-seed trainings, each on its own batch order."""
     feature_array = rng.standard_normal((12, 6, 12, 12)).astype(np.float16)
     targets = patterns.make_patterns(16)
     config = ReadoutConfig(depth=depth, kernel_size=kernel_size, padding=padding, hidden_channels=4, epochs=3,
@@ -124,11 +124,28 @@ def test_grouped_seeds_equal_separate_single_seed_trainings(depth, kernel_size, 
     for seed, (model, losses) in zip(seeds, grouped):
         torch.manual_seed(seed)
         fresh = PosENet(6, 5, depth, kernel_size, padding, 4)
-        # train_readout draws the batch order from its own seed; the group's comes from seeds[0]
-        single, single_losses = train_readouts(feature_array, targets, config, [seeds[0]], progress=False,
+        # each seed block of the group trains on its own seed's batch order, as a single-seed call does
+        single, single_losses = train_readouts(feature_array, targets, config, [seed], progress=False,
                                                models=[fresh])[0]
         assert np.allclose(predict(model, feature_array, 16), predict(single, feature_array, 16), atol=1e-4)
         assert np.allclose(losses, single_losses, rtol=1e-4)
+
+
+def test_seeds_of_a_grouped_pass_see_different_batch_orders(rng):
+    from poslib.readout import batch_order
+    first, second = batch_order(40, 8, 2, 0), batch_order(40, 8, 2, 1)
+    assert any(not np.array_equal(a, b) for a, b in zip(first, second))
+    # and the grouped pass uses them: seed 1's block equals seed 1 alone, not seed 1's init on seed 0's order
+    features = rng.standard_normal((16, 4, 8, 8)).astype(np.float16)
+    config = ReadoutConfig(epochs=2, batch_size=4, target_size=16, compute="float32")
+    targets = patterns.make_patterns(16)
+    grouped = train_readouts(features, targets, config, [0, 1], progress=False)[1][0]
+    alone = train_readouts(features, targets, config, [1], progress=False)[0][0]
+    torch.manual_seed(1)
+    on_seed_0_order = train_readouts(features, targets, config, [0], progress=False,
+                                     models=[PosENet(4, 5)])[0][0]
+    assert np.allclose(predict(grouped, features, 16), predict(alone, features, 16), atol=1e-5)
+    assert not np.allclose(predict(grouped, features, 16), predict(on_seed_0_order, features, 16), atol=1e-3)
 
 
 def test_grouped_initialisation_is_the_single_seed_initialisation():
@@ -148,7 +165,7 @@ def test_info_records_the_compute_mode_and_batch_order():
     config = ReadoutConfig(epochs=1, batch_size=4, target_size=16)
     train_readouts(np.ones((4, 2, 8, 8), np.float16), patterns.make_patterns(16), config, [7, 1], progress=False,
                    info=info)
-    assert info["compute"] in ("bfloat16", "float32") and info["batch_order_seed"] == 7
+    assert info["compute"] in ("bfloat16", "float32") and info["batch_order_seeds"] == [7, 1]
     assert len(info["epoch_seconds"]) == 1
 
 

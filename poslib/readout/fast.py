@@ -107,27 +107,48 @@ def _tap_lift(side: int, size: int, kernel: int, padding: int) -> torch.Tensor:
     return torch.cat([upsampling[i:i + out] for i in range(kernel)], dim=1)
 
 
-def _first_convolution(conv: nn.Conv2d, full: torch.Tensor | None, coarse: list[torch.Tensor], side: int,
-                       dtype: torch.dtype) -> torch.Tensor:
-    """The first convolution on full-resolution channels plus coarse groups at their own side (float32 out)."""
-    kernel, padding = conv.kernel_size[0], conv.padding[0]
+def _first_convolution(weight: torch.Tensor, bias: torch.Tensor, padding: int, full: torch.Tensor | None,
+                       coarse: list[torch.Tensor], side: int, dtype: torch.dtype) -> torch.Tensor:
+    """A first convolution (``weight``, ``bias``) on full-resolution channels plus coarse groups at their own side.
+
+    Float32 out; ``weight`` may be a slice of a grouped model's rows (one seed's block).
+    """
+    out_channels, kernel = weight.shape[0], weight.shape[-1]
     n_full = 0 if full is None else full.shape[1]
     if full is None:
-        result = conv.bias.float().view(1, -1, 1, 1)
+        result = bias.float().view(1, -1, 1, 1)
     else:
-        result = F.conv2d(full, conv.weight[:, :n_full].to(dtype), conv.bias.to(dtype), padding=padding).float()
+        result = F.conv2d(full, weight[:, :n_full].to(dtype), bias.to(dtype), padding=padding).float()
     start = n_full
     for group in coarse:
         stop, n, native = start + group.shape[1], len(group), group.shape[-1]
         # one 1x1 product per kernel tap: output channel o * k * k + i * k + j holds tap (i, j) of output o
-        per_tap = conv.weight[:, start:stop].permute(0, 2, 3, 1).reshape(-1, stop - start, 1, 1)
+        per_tap = weight[:, start:stop].permute(0, 2, 3, 1).reshape(-1, stop - start, 1, 1)
         taps = F.conv2d(group, per_tap.to(dtype)).float()
-        blocks = taps.reshape(n, conv.out_channels, kernel, kernel, native, native).permute(0, 1, 2, 4, 3, 5)
-        blocks = blocks.reshape(n, conv.out_channels, kernel * native, kernel * native)
+        blocks = taps.reshape(n, out_channels, kernel, kernel, native, native).permute(0, 1, 2, 4, 3, 5)
+        blocks = blocks.reshape(n, out_channels, kernel * native, kernel * native)
         lift = _tap_lift(native, side, kernel, padding).to(blocks.device)
         result = result + lift @ blocks @ lift.T
         start = stop
     return result
+
+
+def _seed_block_convolution(conv: nn.Conv2d, x, seed_index: int, n_seeds: int, per_seed_channels: bool,
+                            dtype: torch.dtype) -> torch.Tensor:
+    """Seed ``seed_index``'s rows of a grouped first convolution on that seed's own batch ``x``.
+
+    ``x`` is a channels-last batch, or ``(full, coarse, side)`` (coarse groups at their own
+    resolution). With per-seed channel sets, ``x`` holds every set and the seed reads its own.
+    """
+    rows = conv.out_channels // n_seeds
+    weight = conv.weight[seed_index * rows:(seed_index + 1) * rows]
+    bias = conv.bias[seed_index * rows:(seed_index + 1) * rows]
+    if isinstance(x, tuple):
+        return _first_convolution(weight, bias, conv.padding[0], *x, dtype)
+    if per_seed_channels:
+        width = conv.in_channels
+        x = x[:, seed_index * width:(seed_index + 1) * width]
+    return F.conv2d(x.to(dtype), weight.to(dtype), bias.to(dtype), padding=conv.padding).float()
 
 
 def fast_forward(model: PosENet, x, dtype: torch.dtype, first_groups: int = 1) -> torch.Tensor:
@@ -136,7 +157,9 @@ def fast_forward(model: PosENet, x, dtype: torch.dtype, first_groups: int = 1) -
     Convolution weights are cast to ``dtype`` inside the autograd graph, so gradients reach
     the float32 parameters; convolution outputs, BatchNorm, ReLU and the sigmoid are float32.
     ``x`` is a channels-last batch, or ``(full, coarse, side)`` from :meth:`ReadoutInputs.batch`
-    plus the side (coarse groups at their own resolution, see the module docstring).
+    plus the side (coarse groups at their own resolution, see the module docstring), or a
+    *list* of those, one per seed block of a grouped model: block ``s`` then reads its own
+    batch ``x[s]`` (independent batch orders, :func:`poslib.readout.train_readouts`).
     ``first_groups`` > 1 makes the first convolution grouped: output block ``g`` (one seed's
     targets) reads only input channel set ``g`` (per-seed channel sets of :func:`train_readouts`).
     (A per-pixel matrix-product formulation of the whole first convolution, ``(B*H*W, C) @
@@ -146,8 +169,11 @@ def fast_forward(model: PosENet, x, dtype: torch.dtype, first_groups: int = 1) -
     first = True
     for layer in model.layers:
         if isinstance(layer, nn.Conv2d):
-            if first and isinstance(x, tuple):
-                x = _first_convolution(layer, *x, dtype)
+            if first and isinstance(x, list):
+                x = torch.cat([_seed_block_convolution(layer, x_s, s, len(x), first_groups > 1, dtype)
+                               for s, x_s in enumerate(x)], dim=1)
+            elif first and isinstance(x, tuple):
+                x = _first_convolution(layer.weight, layer.bias, layer.padding[0], *x, dtype)
             else:
                 x = F.conv2d(x.to(dtype), layer.weight.to(dtype), layer.bias.to(dtype), padding=layer.padding,
                              groups=first_groups if first else layer.groups).float()

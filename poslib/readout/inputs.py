@@ -172,14 +172,16 @@ class ReadoutInputs:
     info: dict
     buffers: dict = field(default_factory=dict, repr=False)
 
-    def batch(self, index: np.ndarray, device: torch.device, dtype: torch.dtype):
+    def batch(self, index: np.ndarray, device: torch.device, dtype: torch.dtype, slot: int = 0):
         """``(full_batch or None, [coarse batches])`` of images ``index``, channels-last, in ``dtype``.
 
-        The batches live in buffers kept by this object (:func:`load_batch`): each call
-        overwrites the previous call's batches.
+        The batches live in buffers kept by this object (:func:`load_batch`), one set per
+        ``slot`` (e.g. per seed of a grouped pass): each call overwrites the previous call's
+        batches of the same slot.
         """
-        full = None if self.full is None else load_batch(self.full, index, device, dtype, self.buffers)
-        return full, [load_batch(group, index, device, dtype, self.buffers) for group in self.coarse]
+        buffers = self.buffers.setdefault(slot, {})
+        full = None if self.full is None else load_batch(self.full, index, device, dtype, buffers)
+        return full, [load_batch(group, index, device, dtype, buffers) for group in self.coarse]
 
 
 def _recover_native(features: np.ndarray, channels: np.ndarray, side: int, dtype: torch.dtype,

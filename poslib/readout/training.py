@@ -34,10 +34,12 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
     The ``len(seeds)`` readouts are blocks of one grouped :class:`PosENet` with
     ``len(seeds) * T`` disjoint target blocks (see the module docstring), so every epoch
     reads each feature batch once for all seeds and targets. Seed ``s``'s block is
-    initialised exactly as ``PosENet(...)`` under ``torch.manual_seed(s)``. **All seeds
-    share one batch order, drawn from the first seed** (``batch_order(..., seeds[0])``):
-    within a call, seeds differ by their initialisation only. (A single-seed call, as
-    :func:`train_readout` makes, therefore has that seed's own batch order.)
+    initialised exactly as ``PosENet(...)`` under ``torch.manual_seed(s)`` **and trained on
+    its own batch order** (``batch_order(..., s)``): at every step each seed block reads its
+    own mini-batch (:func:`poslib.readout.fast.fast_forward` with a list of batches), so a
+    grouped call equals separate single-seed calls seed by seed, and the spread over seeds
+    holds the noise of initialisation *and* of batch order. (A repeated seed, as in
+    per-seed channel sets, repeats its order.)
 
     The compute mode is ``config.compute`` (see :func:`resolve_compute`):
 
@@ -45,7 +47,7 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
       float32 master weights, BatchNorm / sigmoid / loss / SGD in float32;
     * ``"float32"``: the same grouped model in float32;
     * ``"float32-reference"``: the original path, one float32 model per seed trained on the
-      upsampled maps (the same shared batch order), kept as the benchmark's reference.
+      upsampled maps (each seed's own batch order), kept as the benchmark's reference.
 
     The grouped modes compute the loss with :class:`UpsampledMSE` (no 224 x 224 maps) and
     the convolutions with :func:`fast_forward`; given ``native_sizes`` they run the first
@@ -59,7 +61,7 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
         (T, size, size) position maps in [0, 1] with ``size == config.target_size``.
     config : ReadoutConfig
     seeds : sequence of int
-        Seeds of the initialisations; the first also draws the shared batch order.
+        Seeds of the initialisations and of the batch orders, one per readout.
     channels : numpy.ndarray or list of numpy.ndarray, optional
         Use only these feature channels (e.g. one tap). A list gives each seed's readout its
         own channel set (all of one size; a seed may then repeat): the blocks read their
@@ -73,7 +75,7 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
     models : list of PosENet, optional
         Start from these readouts (one per seed, ``T`` targets each) instead of fresh ones.
     info : dict, optional
-        Filled with ``compute`` (the concrete mode), ``compute_reason``, ``batch_order_seed``,
+        Filled with ``compute`` (the concrete mode), ``compute_reason``, ``batch_order_seeds``,
         ``epoch_seconds`` (wall time per epoch, all seeds together) and, in the grouped
         modes, ``coarse_channels`` and ``kept_as_cached`` (:class:`ReadoutInputs`).
     native_sizes : numpy.ndarray, optional
@@ -92,20 +94,20 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
     device = device or default_device()
     compute, reason = resolve_compute(config.compute, device)
     info = {} if info is None else info
-    info.update(compute=compute, compute_reason=reason, batch_order_seed=seeds[0], epoch_seconds=[])
+    info.update(compute=compute, compute_reason=reason, batch_order_seeds=list(seeds), epoch_seconds=[])
     n_targets = len(targets)
     per_seed_channels = isinstance(channels, (list, tuple))
     if per_seed_channels and (len(channels) != len(seeds) or len({len(c) for c in channels}) != 1):
         raise ConfigError(f"train_readouts: {len(channels)} channel sets for {len(seeds)} seeds; one set per seed, "
                           "all of the same size, is needed")
-    batches = batch_order(len(features), config.batch_size, config.epochs, seeds[0])
+    orders = {seed: batch_order(len(features), config.batch_size, config.epochs, seed) for seed in dict.fromkeys(seeds)}
     if compute == "float32-reference":
         results = []
         shared = None if per_seed_channels else feature_tensor(features, channels)
         for index, seed in enumerate(seeds):
             model = models[index] if models is not None else None
             inputs = feature_tensor(features, channels[index]) if per_seed_channels else shared
-            results.append(_train_reference(inputs, targets, config, seed, batches, device, progress,
+            results.append(_train_reference(inputs, targets, config, seed, orders[seed], device, progress,
                                             f"{description} seed {seed}", model, info["epoch_seconds"]))
         return results
 
@@ -138,15 +140,18 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
     optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, milestones=[config.milestone], gamma=0.1)
-    per_epoch = len(batches) // config.epochs
+    per_epoch = len(orders[seeds[0]]) // config.epochs
     losses = [[] for _ in seeds]
     model.train()
     for epoch in progress_bar(range(config.epochs), description, progress):
         started = time.perf_counter()
         totals = torch.zeros(len(seeds), dtype=torch.float64)
-        for index in batches[epoch * per_epoch:(epoch + 1) * per_epoch]:
-            full, coarse = inputs.batch(index, device, dtype)
-            batch = (full, coarse, inputs.side) if coarse else full
+        for step in range(epoch * per_epoch, (epoch + 1) * per_epoch):
+            batch = []
+            for slot, seed in enumerate(seeds):  # every seed block reads its own mini-batch
+                full, coarse = inputs.batch(orders[seed][step], device, dtype, slot)
+                batch.append((full, coarse, inputs.side) if coarse else full)
+            index = orders[seeds[0]][step]  # batch sizes agree across seeds (same images, same batch size)
             per_channel = criterion.per_channel(fast_forward(model, batch, dtype, first_groups))
             optimiser.zero_grad(set_to_none=True)
             per_channel.sum().backward()
