@@ -361,22 +361,25 @@ def verdicts_at_a_glance(out_root: Path) -> list[str]:
     import pandas as pd
 
     from .claims import verdict
+    from .verdicts import OUTCOMES
 
     rows = []
     for table in sorted((out_root / "tables").glob("claims_*.csv")):
         checks = pd.read_csv(table)
-        if not {"claim", "holds"} <= set(checks.columns):
-            continue
-        checks["holds"] = checks["holds"].astype(str).str.lower().eq("true")
+        if not {"claim", "outcome"} <= set(checks.columns):
+            continue  # a table written before verdicts had three outcomes
         for row in verdict(checks).itertuples():
-            rows.append(f"| {row.claim} | {getattr(row, 'backbone_class', '-')} | {row.verdict} "
-                        f"| {row.hold} of {row.checks} | [`tables/{table.name}`](tables/{table.name}) |")
+            counts = ", ".join(f"{getattr(row, outcome)} {outcome}" for outcome in OUTCOMES)
+            rows.append(f"| {row.claim} | {getattr(row, 'backbone_class', '-')} | **{row.verdict}** "
+                        f"| {counts} (of {row.checks}) | [`tables/{table.name}`](tables/{table.name}) |")
     if not rows:
         return []
     return ["## Verdicts at a glance", "",
-            "Read from the claims tables below (rule of `poslib.claims`: a difference must exceed two standard",
-            "errors over seeds); each table's rows give the evidence, difference and standard error.", "",
-            "| claim | backbone class | verdict | checks that hold | table |", "|---|---|---|---|---|", *rows, ""]
+            "Read from the claims tables below (rule of `poslib.claims`: a check holds when its whole 95 % interval",
+            "lies on the claimed side, is contradicted when it lies on the other side, and is inconclusive",
+            "otherwise; a claim holds when every check holds). Each table's rows give the evidence, the",
+            "difference, its interval, the numbers of images and seeds, and how the interval was made.", "",
+            "| claim | backbone class | verdict | checks | table |", "|---|---|---|---|---|", *rows, ""]
 
 
 def write_index(out_root: Path, statuses: dict[str, str] | None = None) -> Path:

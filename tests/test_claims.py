@@ -1,9 +1,10 @@
-"""poslib.claims: the verdict rule on both sides of every threshold, for every claim."""
+"""poslib.claims: three outcomes on both sides of every threshold, for every claim, from per-image rows or summaries."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from poslib import claims
+from poslib import claims, evidence
 
 
 def _summary(pixels_spc, cnn_spc, stripe_spc, std=0.0, n_seeds=3, weights="imagenet-caffe"):
@@ -17,34 +18,66 @@ def _summary(pixels_spc, cnn_spc, stripe_spc, std=0.0, n_seeds=3, weights="image
     return pd.DataFrame(rows)
 
 
-def test_rule_helpers_on_both_sides():
-    assert claims.greater(0.60, 0.01, 0.50, 0.01)["holds"]
-    assert not claims.greater(0.52, 0.01, 0.50, 0.01)["holds"]  # 0.02 < 2 * sqrt(2) * 0.01
-    assert claims.above(0.60, 0.02, 0.5)["holds"] and not claims.above(0.53, 0.02, 0.5)["holds"]
-    assert claims.about_zero(0.05, 0.02, 0.2)["holds"] and not claims.about_zero(0.15, 0.03, 0.2)["holds"]
-    assert claims.standard_error(0.3, 9) == pytest.approx(0.1) and claims.standard_error(0.3, 1) == 0.0
-    assert "no spread" in claims.greater(1, 0, 0, 0, n_seeds=1)["rule"]
+def _per_image(pixels_spc, cnn_spc, stripe_spc, spread=0.05, n_images=60, seeds=(0, 1, 2), seed=0):
+    """Per-image rows as probing.probe writes them: image effects shared across patterns, seed effects, noise."""
+    rng = np.random.default_rng(seed)
+    image_effect = rng.normal(0, spread, n_images)
+    rows = []
+    for backbone, weights, easy, hard in (("pixels", "none", pixels_spc, pixels_spc),
+                                          ("vgg16", "imagenet-caffe", cnn_spc, stripe_spc)):
+        for s in seeds:
+            seed_effect = rng.normal(0, spread / 5)
+            for pattern in ("H", "V", "G", "HS", "VS"):
+                base = hard if pattern in ("HS", "VS") else easy
+                spc = base + image_effect + seed_effect + rng.normal(0, spread / 2, n_images)
+                rows.append(pd.DataFrame({"backbone": backbone, "weights": weights, "seed": s, "test_set": "nat",
+                                          "pattern": pattern, "image": np.arange(n_images), "spc": spc}))
+    return pd.concat(rows, ignore_index=True)
 
 
-def test_claims_1_to_3_hold_on_a_table_that_shows_them():
-    checks = claims.check_claims_1_to_3(_summary(0.01, 0.9, 0.4, std=0.02), "nat")
-    assert checks["holds"].all() and set(checks["backbone_class"]) == {"control", "ImageNet"}
+def test_every_check_row_carries_the_interval_and_one_of_three_outcomes():
+    checks = claims.check_claims_1_to_3(_per_image(0.01, 0.9, 0.4), "nat")
+    assert {"difference", "low", "high", "n_images", "n_seeds", "outcome", "rule"} <= set(checks.columns)
+    assert set(checks["outcome"]) <= {"holds", "contradicted", "inconclusive"}
+    assert (checks["low"] <= checks["difference"]).all() and (checks["difference"] <= checks["high"]).all()
+    assert set(checks["n_images"]) == {60} and set(checks["n_seeds"]) == {3}
+    assert checks["rule"].str.contains("bootstrap").all() and checks["rule"].str.contains("t over seeds").all()
+
+
+def test_claims_1_to_3_hold_on_per_image_rows_that_show_them():
+    checks = claims.check_claims_1_to_3(_per_image(0.01, 0.9, 0.4), "nat")
+    assert (checks["outcome"] == "holds").all(), checks
     assert set(claims.verdict(checks)["verdict"]) == {"holds"}
-    assert {"difference", "se", "rule"} <= set(checks.columns)
 
 
-def test_claims_1_to_3_fail_on_a_table_that_contradicts_them():
-    checks = claims.check_claims_1_to_3(_summary(0.6, 0.3, 0.8), "nat")
-    assert not checks["holds"].any()
-    assert set(claims.verdict(checks)["verdict"]) == {"does not hold"}
+def test_claims_1_to_3_are_contradicted_on_per_image_rows_that_contradict_them():
+    checks = claims.check_claims_1_to_3(_per_image(0.6, 0.3, 0.8), "nat")
+    assert (checks["outcome"] == "contradicted").all(), checks
+    assert set(claims.verdict(checks)["verdict"]) == {"contradicted"}
 
 
-def test_claims_1_and_2_see_the_seed_spread():
-    # means that pass a plain threshold, but whose interval crosses it, do not hold
-    checks = claims.check_claims_1_to_3(_summary(0.15, 0.55, 0.2, std=0.1, n_seeds=3), "nat").set_index("claim")
-    assert not checks.loc["1: no backbone, no position", "holds"]
-    assert not checks.loc["2: CNN features recover position", "holds"]
-    assert checks.loc["3: stripes are harder", "holds"]
+def test_a_difference_inside_the_noise_is_inconclusive_not_a_failure():
+    # the CNN row sits right at the recovery threshold and stripes equal the easy targets
+    checks = claims.check_claims_1_to_3(_per_image(0.01, claims.RECOVERS_MIN, claims.RECOVERS_MIN), "nat")
+    by_claim = checks.set_index("claim")["outcome"]
+    assert by_claim["2: CNN features recover position"] == "inconclusive"
+    assert by_claim["3: stripes are harder"] == "inconclusive"
+
+
+def test_summaries_use_a_t_interval_over_seeds_not_two_standard_errors():
+    # 3 seeds, std .02 per pattern: the difference of the pattern means has SE .0105; a gap of .025 exceeds
+    # 2 SE (.021) but not the Welch t interval's half-width (about 2.8 SE with its 3.8 degrees of freedom)
+    gap = claims.check_claims_1_to_3(_summary(0.01, 0.9, 0.875, std=0.02), "nat").set_index("claim")
+    assert gap.loc["3: stripes are harder", "outcome"] == "inconclusive"
+    assert "t over seeds" in gap.loc["3: stripes are harder", "rule"]
+    wide = claims.check_claims_1_to_3(_summary(0.15, 0.55, 0.2, std=0.1), "nat").set_index("claim")["outcome"]
+    assert wide["1: no backbone, no position"] == "inconclusive" and wide["2: CNN features recover position"] == "inconclusive"
+    assert wide["3: stripes are harder"] == "holds"
+
+
+def test_one_seed_one_image_is_never_a_verdict():
+    single = _per_image(0.0, 0.9, 0.1, n_images=1, seeds=(0,))
+    assert set(claims.check_claims_1_to_3(single, "nat")["outcome"]) == {"inconclusive"}
 
 
 def test_control_rows_are_labelled_as_controls():
@@ -59,32 +92,37 @@ def _by(setting, values, std=0.0, n=3):
 
 
 def test_claim_4_on_both_sides():
-    rising, flat = _by("depth", [(1, .5), (2, .6), (3, .7)]), _by("kernel_size", [(1, .6), (3, .6), (7, .61)], 0.05)
-    checks = claims.check_claim_4(rising, flat, "SOD").set_index("claim")["holds"]
-    assert checks["4: deeper readout recovers more"] and not checks["4: larger kernel recovers more"]
+    rising, flat = _by("depth", [(1, .5), (2, .6), (3, .7)], 0.01), _by("kernel_size", [(1, .6), (3, .6), (7, .61)], 0.05)
+    checks = claims.check_claim_4(rising, flat, "SOD").set_index("claim")["outcome"]
+    assert checks["4: deeper readout recovers more"] == "holds"
+    assert checks["4: larger kernel recovers more"] == "inconclusive"
+    falling = _by("depth", [(1, .7), (3, .5)], 0.01)
+    assert claims.check_claim_4(falling, flat, "SOD").set_index("claim")["outcome"][
+        "4: deeper readout recovers more"] == "contradicted"
 
 
 def test_claim_5_detects_a_non_monotone_trend():
-    rows = [("vgg16", "random", "raw", level, "SOD", p, spc, 0.0, 3)
+    rows = [("vgg16", "random", "raw", level, "SOD", p, spc, 0.01, 3)
             for level, spc in [("f1", .1), ("f2", .3), ("f3", .2), ("f4", .5), ("f5", .6)] for p in ("H", "G")]
     levels = pd.DataFrame(rows, columns=["backbone", "weights", "selection", "level", "test_set", "pattern", "spc",
                                          "spc_std", "n_seeds"])
-    assert not claims.check_claim_5(levels, "SOD")["holds"].any()
+    assert claims.check_claim_5(levels, "SOD")["outcome"].item() == "contradicted"  # f3 < f2
     levels.loc[levels["level"] == "f3", "spc"] = 0.4
-    assert claims.check_claim_5(levels, "SOD")["holds"].all()
+    assert claims.check_claim_5(levels, "SOD")["outcome"].item() == "holds"
 
 
-def test_claim_6_needs_a_drop_beyond_the_spread():
+def test_claim_6_needs_a_drop_beyond_the_interval():
     rules = _by("padding", [("zeros", .8), ("valid", .79)], std=0.02)
     pads = pd.DataFrame([("pixels", "none", rp, "SOD", p, spc, 0.01, 3) for rp, spc in [(0, 0.0), (1, .3), (2, .4)]
                          for p in ("H", "G")],
                         columns=["backbone", "weights", "readout_padding", "test_set", "pattern", "spc", "spc_std",
                                  "n_seeds"])
     checks = claims.check_claim_6(pads, rules, "SOD")
-    assert checks.set_index("subject")["holds"].to_dict() == {
-        "vgg16/imagenet-caffe": False, "pixels/none, readout padding 1": True, "pixels/none, readout padding 2": True}
+    assert checks.set_index("subject")["outcome"].to_dict() == {
+        "vgg16/imagenet-caffe": "inconclusive", "pixels/none, readout padding 1": "holds",
+        "pixels/none, readout padding 2": "holds"}
     rules = _by("padding", [("zeros", .8), ("valid", .4)], std=0.02)
-    assert claims.check_claim_6(pads, rules, "SOD")["holds"].all()
+    assert (claims.check_claim_6(pads, rules, "SOD")["outcome"] == "holds").all()
 
 
 def test_claim_7_on_both_sides():
@@ -92,8 +130,8 @@ def test_claim_7_on_both_sides():
                              "max_f_std": [.01, .01], "mae_std": [.01, .01], "n_seeds": 3})
     segmentation = pd.DataFrame({"padding": ["zeros", "valid"], "test_set": "CamVid", "metric": "miou",
                                  "value": [.40, .39], "value_std": [.02, .02], "n_seeds": 3})
-    checks = claims.check_claim_7(saliency, segmentation).set_index("subject")["holds"]
-    assert checks["saliency on SOD"] and not checks["segmentation on CamVid"]
+    checks = claims.check_claim_7(saliency, segmentation).set_index("subject")["outcome"]
+    assert checks["saliency on SOD"] == "holds" and checks["segmentation on CamVid"] == "inconclusive"
 
 
 def test_claim_8_compares_only_the_given_same_architecture_pairs():
@@ -101,13 +139,32 @@ def test_claim_8_compares_only_the_given_same_architecture_pairs():
                             for p in ("H", "V", "G")],
                            columns=["model", "test_set", "pattern", "spc", "spc_std", "n_seeds"])
     checks = claims.check_claim_8(summary, "nat", [("VGG16", "hed", "cls")])
-    assert len(checks) == 1 and checks["holds"].all() and checks["backbone_class"].item() == "VGG16"
-    assert not claims.check_claim_8(summary, "nat", [("VGG16", "cls", "hed")])["holds"].any()
+    assert len(checks) == 1 and checks["outcome"].item() == "holds" and checks["backbone_class"].item() == "VGG16"
+    assert claims.check_claim_8(summary, "nat", [("VGG16", "cls", "hed")])["outcome"].item() == "contradicted"
 
 
 def test_claim_9_on_both_sides():
     crop = pd.DataFrame({"padding": ["zeros", "valid"], "test_set": "SOD", "fraction": 0.2,
                          "toward_centre": [0.03, 0.0], "toward_centre_sem": [0.005, 0.005], "n_images": 100})
-    assert claims.check_claim_9(crop)["holds"].all()
+    assert (claims.check_claim_9(crop)["outcome"] == "holds").all()
     crop["toward_centre"] = [0.004, 0.0]
-    assert not claims.check_claim_9(crop)["holds"].any()
+    assert set(claims.check_claim_9(crop)["outcome"]) == {"inconclusive"}
+
+
+def test_the_claim_verdict_is_contradicted_by_one_counterexample_and_inconclusive_otherwise():
+    checks = pd.DataFrame({"claim": ["x"] * 3, "backbone_class": "ImageNet",
+                           "outcome": ["holds", "inconclusive", "holds"]})
+    row = claims.verdict(checks).iloc[0]
+    assert row["verdict"] == "inconclusive" and (row["holds"], row["inconclusive"], row["contradicted"]) == (2, 1, 0)
+    checks.loc[1, "outcome"] = "contradicted"
+    assert claims.verdict(checks).iloc[0]["verdict"] == "contradicted"
+
+
+def test_the_envelope_is_never_narrower_than_the_bootstrap_or_the_t_interval():
+    frame = _per_image(0.0, 0.6, 0.4, spread=0.1)
+    a = evidence.per_image_scores(frame, ["H", "G"], backbone="vgg16")
+    b = evidence.per_image_scores(frame, ["HS", "VS"], backbone="vgg16")
+    row = evidence.compare(a, b)
+    boot = evidence.hierarchical_bootstrap(a, b)
+    _, t_low, t_high, _ = evidence.welch_interval(a, b)
+    assert row["low"] == pytest.approx(min(boot.low, t_low)) and row["high"] == pytest.approx(max(boot.high, t_high))

@@ -134,8 +134,11 @@ def test_the_index_gives_each_claims_verdict_from_the_claims_tables(tmp_path):
     (tmp_path / "provenance").mkdir()
     (tmp_path / "tables").mkdir()
     assert "Verdicts at a glance" not in runner.write_index(tmp_path).read_text()  # no claims table, no section
-    pd.DataFrame({"claim": ["7: padding helps"] * 2 + ["8: tasks differ"], "backbone_class": ["task network"] * 3,
-                  "holds": [True, False, True]}).to_csv(tmp_path / "tables" / "claims_7_9.csv", index=False)
+    pd.DataFrame({"claim": ["7: padding helps"] * 2 + ["8: tasks differ"] * 2 + ["9: shift"],
+                  "backbone_class": ["task network"] * 5,
+                  "outcome": ["holds", "inconclusive", "holds", "contradicted", "holds"]}).to_csv(
+        tmp_path / "tables" / "claims_7_9.csv", index=False)
     index = runner.write_index(tmp_path).read_text()
-    assert "| 7: padding helps | task network | holds partly | 1 of 2 |" in index
-    assert "| 8: tasks differ | task network | holds | 1 of 1 |" in index
+    assert "| 7: padding helps | task network | **inconclusive** | 1 holds, 0 contradicted, 1 inconclusive (of 2) |" in index
+    assert "| 8: tasks differ | task network | **contradicted** | 1 holds, 1 contradicted, 0 inconclusive (of 2) |" in index
+    assert "| 9: shift | task network | **holds** | 1 holds, 0 contradicted, 0 inconclusive (of 1) |" in index

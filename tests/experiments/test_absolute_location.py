@@ -27,7 +27,10 @@ def test_zero_padding_beats_chance_near_the_border_and_full_stays_at_chance():
     assert abs(summary.loc["full", "accuracy"].mean() - 0.5) < 0.1
     assert summary.loc[("zeros", 6), "accuracy"] < 0.65  # beyond the receptive field the cue is gone
     checks = claims.check_absolute_location(summary.reset_index())
-    assert checks["holds"].all(), checks
+    # one seed: no spread over training runs, so no verdict; the differences still point the claimed way
+    assert (checks["outcome"] == "inconclusive").all() and checks["rule"].str.contains("1 seed").all()
+    full = checks["claim"].str.contains("full convolution")
+    assert (checks.loc[~full, "difference"] > 0).all() and (checks.loc[full, "difference"].abs() < claims.CHANCE_MARGIN).all()
 
 
 def test_task_is_balanced_and_mirrored():
