@@ -91,6 +91,8 @@ class FeatureSet:
         The cache entry's ``meta.json``.
     tap_sizes : list of int or None
         Side of each tap before it was resized to ``S`` (-1 for a non-square map; None: not known).
+    ids : list of str or None
+        The images' ids (file names without suffix, relative to their dataset), in order.
     """
 
     array: np.ndarray
@@ -100,6 +102,7 @@ class FeatureSet:
     image_set: str
     meta: dict
     tap_sizes: list[int] | None = None
+    ids: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.array)
@@ -208,7 +211,7 @@ def extract_features(config: FeatureConfig, image_set: ImageSet, cache_root: Pat
         array = np.load(entry.path("features.npy"), mmap_mode="r")
     return FeatureSet(array=array, tap_names=backbone.tap_names, tap_channels=backbone.tap_channels,
                       config=config, image_set=image_set.name, meta=meta,
-                      tap_sizes=backbone.tap_sizes(config.input_size))
+                      tap_sizes=backbone.tap_sizes(config.input_size), ids=list(image_set.ids))
 
 
 def _compute_entry(entry: CacheEntry, config: FeatureConfig, backbone: TappedBackbone, image_set: ImageSet,

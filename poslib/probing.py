@@ -295,7 +295,8 @@ def probe(bundle: FeatureBundle, readout: ReadoutConfig, seeds, taps: list[str] 
     -------
     ProbeResult
         ``per_image`` has columns backbone, weights, padding, taps, depth, kernel_size,
-        readout_padding, seed, test_set, pattern, image, spc, mae, constant, plus ``labels``.
+        readout_padding, seed, test_set, pattern, image (index in the test set), image_id (the
+        image's file name without suffix, relative to its dataset), spc, mae, constant, plus ``labels``.
     """
     chosen = channels if channels is not None else bundle.channels(taps)
     targets = make_patterns(readout.target_size, PATTERN_NAMES)
@@ -328,9 +329,10 @@ def _scored_frames(bundle: FeatureBundle, model, channels, targets: np.ndarray, 
     for test in bundle.tests:
         scores = evaluate(model, test.array, targets, PATTERN_NAMES, channels=channels, device=device)
         for pattern, values in scores.items():
+            n_images = len(values["spc"])
             frames.append(pd.DataFrame({**columns, "test_set": test.image_set, "pattern": pattern,
-                                        "image": np.arange(len(values["spc"])), "spc": values["spc"],
-                                        "mae": values["mae"], "constant": values["constant"]}))
+                                        "image": np.arange(n_images), "image_id": test.ids or range(n_images),
+                                        "spc": values["spc"], "mae": values["mae"], "constant": values["constant"]}))
     return frames
 
 

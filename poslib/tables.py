@@ -79,7 +79,7 @@ def summarise(per_image: pd.DataFrame, by: list[str] | None = None) -> pd.DataFr
     """
     if by is None:
         extra = [c for c in per_image.columns if c not in CONFIG_COLUMNS + [
-            "seed", "test_set", "pattern", "image", "spc", "mae", "constant"]]
+            "seed", "test_set", "pattern", "image", "image_id", "spc", "mae", "constant"]]
         by = [c for c in CONFIG_COLUMNS if c in per_image.columns] + extra + ["test_set", "pattern"]
     per_seed = (per_image.groupby(by + ["seed"], sort=False)
                 .agg(spc=("spc", "mean"), mae=("mae", "mean"), n_images=("image", "size"),
