@@ -218,20 +218,10 @@ def summarise_location(per_seed: pd.DataFrame) -> pd.DataFrame:
 
 def plot_location(summary: pd.DataFrame):
     """Accuracy against distance to the border (one panel per depth / receptive field, a line per padding)."""
-    import matplotlib.pyplot as plt
+    from ..report import line_panels
 
-    depths = sorted(summary["depth"].unique())
-    figure, axes = plt.subplots(1, len(depths), figsize=(3.4 * len(depths), 2.8), squeeze=False, sharey=True)
-    for axis, depth in zip(axes[0], depths):
-        part = summary[summary["depth"] == depth]
-        for padding, line in part.groupby("padding", sort=False):
-            axis.errorbar(line["distance"], line["accuracy"], yerr=line["accuracy_std"], label=padding, marker="o",
-                          markersize=3, capsize=2)
-        axis.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
-        axis.set_title(f"depth {depth}, receptive field {receptive_field(depth)} px", fontsize=9)
-        axis.set_xlabel("distance to the border (px)")
-        axis.set_ylim(0.3, 1.02)
-    axes[0][0].set_ylabel("left/right accuracy")
-    axes[0][-1].legend(fontsize=7, title="padding", title_fontsize=7)
-    figure.tight_layout()
-    return figure
+    return line_panels(summary, "distance", "accuracy", hue="padding", col="depth", yerr="accuracy_std",
+                       col_order=sorted(summary["depth"].unique()), hline=CHANCE, ylim=(0.3, 1.02),
+                       panel_title=lambda _, depth: f"depth {depth}, receptive field {receptive_field(depth)} px",
+                       xlabel="distance to the border (px)", ylabel="left/right accuracy", legend_title="padding",
+                       panel_size=(3.4, 2.8))

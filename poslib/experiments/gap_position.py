@@ -247,27 +247,13 @@ def mass_concentration(masses: dict, fractions=(0.01, 0.05, 0.1)) -> pd.DataFram
 
 def plot_gap(summary: pd.DataFrame):
     """Accuracy per tap and padding rule (all channels), one panel per backbone; chance as a line."""
-    import matplotlib.pyplot as plt
+    from ..report import line_panels, model_label
 
     part = summary[summary["channels"] == "all"]
-    models = list(dict.fromkeys(part["backbone"] + "/" + part["weights"]))
-    figure, axes = plt.subplots(1, len(models), figsize=(3.8 * len(models), 3.0), squeeze=False, sharey=True)
-    for axis, model in zip(axes[0], models):
-        rows = part[part["backbone"] + "/" + part["weights"] == model]
-        taps = list(dict.fromkeys(rows["tap"]))
-        for rule, line in rows.groupby("padding", sort=False):
-            line = line.set_index("tap").reindex(taps)
-            axis.errorbar(range(len(taps)), line["accuracy"], yerr=line["accuracy_std"], marker="o", markersize=3,
-                          capsize=2, label=rule)
-        axis.axhline(float(rows["chance"].iloc[0]), color="grey", linestyle=":", linewidth=1)
-        axis.set_xticks(range(len(taps)), taps)
-        axis.set_title(model, fontsize=9)
-        axis.set_xlabel("tap (global average pooled)")
-        axis.set_ylim(0, 1.02)
-    axes[0][0].set_ylabel("position accuracy")
-    axes[0][-1].legend(fontsize=7, title="padding", title_fontsize=7)
-    figure.tight_layout()
-    return figure
+    return line_panels(part.assign(model=model_label(part)), "tap", "accuracy", hue="padding", col="model",
+                       yerr="accuracy_std", categorical_x=True, hline=float(part["chance"].iloc[0]), ylim=(0, 1.02),
+                       panel_title=lambda _, model: model, xlabel="tap (global average pooled)",
+                       ylabel="position accuracy", legend_title="padding", panel_size=(3.8, 3.0))
 
 
 def plot_channel_mass(masses: dict, key):

@@ -210,21 +210,14 @@ def worst_size(summary: pd.DataFrame, backbone: str, tap: str) -> int:
 
 def plot_asymmetry(summary: pd.DataFrame, tap: str):
     """Left-right asymmetry of ``tap`` against input size, a line per backbone and rule."""
-    import matplotlib.pyplot as plt
+    from ..report import line_panels
 
-    part = summary[(summary["tap"] == tap) & (summary["kind"] == "uniform input")]
-    figure, axes = plt.subplots(1, 2, figsize=(8, 2.9), sharey=True)
-    for axis, filters in zip(axes, ("as trained", "symmetrised")):
-        rows = part[(part["measure"] == "lr") & (part["filters"] == filters)]
-        for (backbone, rule), line in rows.groupby(["backbone", "padding"], sort=False):
-            axis.errorbar([str(s) for s in line["input_size"]], line["value"], yerr=line["value_std"], marker="o",
-                          markersize=3, capsize=2, label=f"{backbone} / {rule}")
-        axis.set_title(f"left-right asymmetry of {tap}, uniform input, {filters} filters", fontsize=9)
-        axis.set_xlabel("input size (px)")
-    axes[0].set_ylabel("mean |F - flip F| / mean |F|")
-    axes[1].legend(fontsize=7)
-    figure.tight_layout()
-    return figure
+    part = summary[(summary["tap"] == tap) & (summary["kind"] == "uniform input") & (summary["measure"] == "lr")]
+    return line_panels(part.assign(input_size=part["input_size"].astype(str)), "input_size", "value",
+                       hue=["backbone", "padding"], col="filters", yerr="value_std", categorical_x=True,
+                       col_order=("as trained", "symmetrised"), figsize=(8, 2.9),
+                       panel_title=lambda _, filters: f"left-right asymmetry of {tap}, uniform input, {filters} filters",
+                       xlabel="input size (px)", ylabel="mean |F - flip F| / mean |F|")
 
 
 def plot_blind_spots(maps: dict, keys, tap: str):
