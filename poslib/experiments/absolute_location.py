@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import Profile
 from ..probing import aggregate_over_seeds
 
 #: Paddings of the networks trained here (not backbone rules: ``full`` exists only here).
@@ -214,6 +215,43 @@ def summarise_location(per_seed: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds of the accuracy per padding, depth and distance (plus ``chance``)."""
     keys = ["padding", "depth", "receptive_field", "distance"]
     return aggregate_over_seeds(per_seed, keys, ["accuracy"]).assign(chance=CHANCE)
+
+
+def location_study(profile: Profile) -> pd.DataFrame:
+    """Study 1 of notebook 06: the location task at every padding, depth and seed, summarised.
+
+    Parameters
+    ----------
+    profile : Profile
+        Gives :attr:`poslib.config.Profile.beyond` (``location_*`` fields and ``seeds``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`summarise_location` of :func:`run_location_study`.
+    """
+    return summarise_location(run_location_study(profile.beyond))
+
+
+def describe_reach(summary: pd.DataFrame, min_gain: float) -> str:
+    """One markdown line: the farthest distance at which each padding and depth beats chance by ``min_gain``.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Output of :func:`summarise_location`.
+    min_gain : float
+        Accuracy above chance that counts (the claims' threshold).
+
+    Returns
+    -------
+    str
+    """
+    reach = summary[summary["accuracy"] > CHANCE + min_gain].groupby(["padding", "depth"])["distance"].max()
+    return (f"Farthest distance (px) at which accuracy exceeds chance by more than {min_gain}: "
+            + "; ".join(f"{p}, depth {d} (receptive field {receptive_field(d)} px): {v} px"
+                        for (p, d), v in reach.items())
+            + (" (none for the others)." if len(reach) else "none."))
 
 
 def plot_location(summary: pd.DataFrame):

@@ -27,7 +27,8 @@ from torch.nn import functional as F
 
 from ..backbones import TappedBackbone
 from ..features import images_to_tensor
-from ..probing import aggregate_over_seeds, build_or_skip
+from ..config import Profile
+from ..probing import ProbeImages, SkippedRow, aggregate_over_seeds, build_or_skip
 from .absolute_location import one_thread
 
 #: Value of the canvas around the patch (black).
@@ -243,6 +244,34 @@ def mass_concentration(masses: dict, fractions=(0.01, 0.05, 0.1)) -> pd.DataFram
                              "n_channels": top, "seed": seed, "mass_share": float(ordered[:top].sum() / mass.sum())})
     frame = pd.DataFrame(rows)
     return aggregate_over_seeds(frame, ["backbone", "weights", "padding", "fraction", "n_channels"], ["mass_share"])
+
+
+def gap_study(profile: Profile, images: ProbeImages,
+              seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict, list[SkippedRow]]:
+    """Study 2 of notebook 06: pooled-feature position classification, summarised.
+
+    Parameters
+    ----------
+    profile : Profile
+        Gives :attr:`poslib.config.Profile.beyond` (``gap_*`` fields and ``seeds``).
+    images : ProbeImages
+        Patches are cut from its training photos and its natural test photos.
+    seed : int
+        Seed of the canvases.
+
+    Returns
+    -------
+    gap : pandas.DataFrame
+        :func:`summarise_gap`.
+    concentration : pandas.DataFrame
+        :func:`mass_concentration`.
+    masses : dict
+        Weight mass per channel (:func:`run_gap_study`).
+    skipped : list of SkippedRow
+    """
+    settings = profile.beyond
+    per_seed, skipped, masses = run_gap_study(settings, images.train.images, images.natural_test.images, seed)
+    return summarise_gap(per_seed, settings.gap_grid), mass_concentration(masses), masses, skipped
 
 
 def plot_gap(summary: pd.DataFrame):
