@@ -35,3 +35,13 @@ def test_task_is_balanced_and_mirrored():
     assert images.shape == (20, 1, 8, 20) and labels.mean() == 0.5
     left = images[(labels == 0) & (distance == 2)]
     assert left[:, 0, :, 2:6].any(axis=(1, 2)).all() and not left[:, 0, :, :2].any()
+
+
+def test_describe_reach_names_the_farthest_distance_above_chance():
+    import pandas as pd
+
+    summary = pd.DataFrame({"padding": ["zeros"] * 3 + ["full"], "depth": [2] * 4, "distance": [0, 4, 8, 0],
+                            "accuracy": [0.9, 0.7, 0.52, 0.5]})
+    text = al.describe_reach(summary, 0.1)
+    assert "zeros, depth 2" in text and ": 4 px" in text and "full" not in text
+    assert al.describe_reach(summary.assign(accuracy=0.5), 0.1).endswith("none.")
