@@ -101,36 +101,22 @@ TABLE4_COLUMNS = ["backbone", "weights", "backbone_class", "padding", "readout_p
                   "spc_std", "mae", "mae_std", "n_seeds", "n_images", "n_constant"]
 
 
-def summarise_rules(rules: ProbedRows) -> pd.DataFrame:
-    """SPC / MAE per row, backbone padding rule, test set and target (mean and std over seeds).
+def summarise_study(probed: ProbedRows, varied: str) -> pd.DataFrame:
+    """SPC / MAE per row, studied setting, test set and target (mean and std over seeds).
 
     Parameters
     ----------
-    rules : ProbedRows
-        Output of :func:`probe_backbone_rules`.
+    probed : ProbedRows
+        Output of :func:`probe_backbone_rules` or :func:`probe_readout_paddings`.
+    varied : str
+        The setting the study varies: ``"padding"`` (backbone rule) or ``"readout_padding"``.
 
     Returns
     -------
     pandas.DataFrame
-        :func:`poslib.probing.summarise` by backbone, weights, padding, test_set, pattern.
+        :func:`poslib.probing.summarise` by backbone, weights, ``varied``, test_set, pattern.
     """
-    return summarise(rules.per_image, by=["backbone", "weights", "padding", "test_set", "pattern"])
-
-
-def summarise_readout_paddings(readout: ProbedRows) -> pd.DataFrame:
-    """SPC / MAE per row, readout padding, test set and target (mean and std over seeds).
-
-    Parameters
-    ----------
-    readout : ProbedRows
-        Output of :func:`probe_readout_paddings`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        :func:`poslib.probing.summarise` by backbone, weights, readout_padding, test_set, pattern.
-    """
-    return summarise(readout.per_image, by=["backbone", "weights", "readout_padding", "test_set", "pattern"])
+    return summarise(probed.per_image, by=["backbone", "weights", varied, "test_set", "pattern"])
 
 
 def rules_table(rules: pd.DataFrame) -> pd.DataFrame:
@@ -139,7 +125,7 @@ def rules_table(rules: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     rules : pandas.DataFrame
-        Output of :func:`summarise_rules`.
+        Backbone rules summarised by :func:`summarise_study`.
 
     Returns
     -------
@@ -160,9 +146,9 @@ def table4(readout_paddings: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     readout_paddings : pandas.DataFrame
-        Output of :func:`summarise_readout_paddings`.
+        Readout paddings summarised by :func:`summarise_study`.
     rules : pandas.DataFrame
-        Output of :func:`summarise_rules`.
+        Backbone rules summarised by :func:`summarise_study`.
 
     Returns
     -------
