@@ -17,5 +17,5 @@
 ``common``
     what notebooks 03 and 04 say alike about their readouts.
 
-Each study has an entry function that takes the profile (and its images) and returns tables.
+Entry functions take the profile first, then what they work on (the probing images, trained models).
 """
