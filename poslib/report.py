@@ -207,7 +207,8 @@ def spc_panels(summary: pd.DataFrame, x: str, test_set: str, patterns, title: st
 
 def line_panels(frame: pd.DataFrame, x: str, y: str, hue, col: str | None = None, row: str | None = None,
                 yerr: str | None = None, band: tuple[str, str] | None = None, col_order=None,
-                panel_title=None, xlabel: str | None = None, ylabel: str | None = None,
+                panel_title=None, panel_title_size: float | None = 9,
+                xlabel: str | None = None, ylabel: str | None = None,
                 label_every_panel: bool = False, legend_title: str | None = None, legend_panel: str = "last",
                 hline: float | None = None, ylim: tuple[float, float] | None = None, categorical_x: bool = False,
                 panel_size: tuple[float, float] = (3.6, 2.8), figsize: tuple[float, float] | None = None,
@@ -234,7 +235,9 @@ def line_panels(frame: pd.DataFrame, x: str, y: str, hue, col: str | None = None
     col_order : list, optional
         Panel-column values and their order (default: order of appearance).
     panel_title : callable, optional
-        ``(row value, col value) -> str``; default ``"<col> = <value>"`` style from the values.
+        ``(row value, col value) -> str``; default: the panel's row and column values.
+    panel_title_size : float, optional
+        Font size of the panel titles (None: matplotlib's default).
     xlabel, ylabel : str, optional
         Axis labels (default: the column names).
     label_every_panel : bool
@@ -292,9 +295,10 @@ def line_panels(frame: pd.DataFrame, x: str, y: str, hue, col: str | None = None
             if hline is not None:
                 axis.axhline(hline, color="grey", linestyle=":", linewidth=1)
             if panel_title is not None:
-                axis.set_title(panel_title(row_value, col_value), fontsize=9)
+                axis.set_title(panel_title(row_value, col_value), fontsize=panel_title_size)
             elif col is not None or row is not None:
-                axis.set_title(", ".join(str(v) for v in (row_value, col_value) if v is not None), fontsize=9)
+                axis.set_title(", ".join(str(v) for v in (row_value, col_value) if v is not None),
+                               fontsize=panel_title_size)
             axis.set_xlabel(xlabel if xlabel is not None else x)
             if label_every_panel or c == 0:
                 axis.set_ylabel(ylabel if ylabel is not None else y)

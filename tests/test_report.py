@@ -61,7 +61,8 @@ def test_line_panels_grid_band_and_categorical_x():
 
 
 def test_spc_panels_keep_one_test_set_and_the_chosen_targets():
-    summary = pd.DataFrame({"backbone": ["vgg16"] * 4, "weights": ["imagenet"] * 4, "test_set": ["nat", "nat", "nat", "black"],
+    summary = pd.DataFrame({"backbone": ["vgg16"] * 4, "weights": ["imagenet"] * 4,
+                            "test_set": ["nat", "nat", "nat", "black"],
                             "pattern": ["H", "G", "HS", "H"], "depth": [1] * 4, "spc": [0.5] * 4, "spc_std": [0.1] * 4})
     figure = report.spc_panels(summary, "depth", "nat", ["H", "G"])
     assert [a.get_title() for a in figure.axes] == ["pattern = H", "pattern = G"]
@@ -85,7 +86,8 @@ def test_beside_paper_puts_the_papers_numbers_next_to_every_table():
 
 def test_beside_paper_stacks_the_paper_rows_of_table5_under_ours():
     measured = pd.DataFrame({"padding": ["zeros"], "test_set": ["ECSSD"], "scored_on": ["shared region"],
-                             "metric": ["miou"], "class": ["all"], "value": [0.25], "value_std": [0.01], "n_seeds": [2]})
+                             "metric": ["miou"], "class": ["all"], "value": [0.25], "value_std": [0.01],
+                             "n_seeds": [2]})
     table = reference.beside_paper("table5_segmentation", pd.concat([measured, measured.assign(metric="iou")]))
     assert table["source"].tolist() == ["measured", "paper", "paper"]
     assert table["miou_percent"].tolist() == [25.0, 12.3, 23.1] and table["paper_test_set"].iloc[1] == "PASCAL VOC 2012"

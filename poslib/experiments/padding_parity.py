@@ -313,7 +313,8 @@ def plot_asymmetry(summary: pd.DataFrame, tap: str):
     return line_panels(part.assign(input_size=part["input_size"].astype(str)), "input_size", "value",
                        hue=["backbone", "padding"], col="filters", yerr="value_std", categorical_x=True,
                        col_order=("as trained", "symmetrised"), figsize=(8, 2.9),
-                       panel_title=lambda _, filters: f"left-right asymmetry of {tap}, uniform input, {filters} filters",
+                       panel_title=lambda _, filters: (f"left-right asymmetry of {tap}, uniform input, "
+                                                       f"{filters} filters"),
                        xlabel="input size (px)", ylabel="mean |F - flip F| / mean |F|")
 
 

@@ -17,8 +17,8 @@ from ..config import Profile
 from ..probing import aggregate_over_seeds
 from ..segnet import Region, shared_region
 from ..task_data import TaskData
-from ..training import (SHARED_REGION, TrainedModel, evaluate_saliency, evaluate_segmentation, predict_labels, predict_saliency,
-                        scoring_region, train_task_models, training_histories)
+from ..training import (SHARED_REGION, TrainedModel, evaluate_saliency, evaluate_segmentation, predict_labels,
+                        predict_saliency, scoring_region, train_task_models, training_histories)
 
 #: Score columns of Table 5 (a), each with its ``_std`` over training seeds.
 SALIENCY_SCORES = ["max_f", "mean_f", "mae", "raw_max_f", "raw_mean_f", "raw_mae"]
@@ -84,8 +84,8 @@ def plot_training_curves(history: pd.DataFrame):
               .reset_index().sort_values("epoch", kind="stable"))
     return line_panels(curves.assign(epoch=curves["epoch"] + 1), "epoch", "mean", hue="padding", col="task",
                        band=("min", "max"), figsize=(12, 3.2), sharey=False, panel_title=lambda _, task: task,
-                       xlabel="epoch", ylabel="training loss", label_every_panel=True, legend_title="padding",
-                       legend_panel="first")
+                       panel_title_size=None, xlabel="epoch", ylabel="training loss", label_every_panel=True,
+                       legend_title="padding", legend_panel="first")
 
 
 def shared_regions(datasets, padding_rules) -> dict[str, Region]:
