@@ -10,6 +10,9 @@ cosine only reaches when far off; treat them as not comparable.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import pandas as pd
 
 from .config import RAW_PIXELS
@@ -235,3 +238,94 @@ def compare_with_paper(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str],
     role = ours["test_set"].where(ours["test_set"] != natural_test, "natural")
     merged = ours.assign(test_role=role).merge(part, on=keys + ["test_role"], how="left")
     return merged.drop(columns="test_role")
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    """How one of this project's tables sits next to the paper's numbers.
+
+    Attributes
+    ----------
+    paper : callable
+        ``() -> DataFrame``: the paper's rows in this project's names and units.
+    keys : tuple of str
+        Columns matched besides the test set (layout ``"columns"``).
+    layout : str
+        ``"columns"``: the paper's SPC / MAE beside each measured row
+        (:func:`compare_with_paper`); ``"rows"``: the paper's rows under the measured rows,
+        told apart by ``source`` (the paper's test set in ``paper_test_set``).
+    test_roles : bool
+        Layout ``"columns"``: keep synthetic test sets and match them by name.
+    paper_weights : bool
+        Layout ``"columns"``: keep the ``paper_weights`` column.
+    measured : tuple of str
+        Layout ``"rows"``: the measured columns shown.
+    prepare : callable, optional
+        Layout ``"rows"``: puts the measured table into the paper's units first.
+    """
+
+    paper: Callable[[], pd.DataFrame]
+    keys: tuple[str, ...] = ()
+    layout: str = "columns"
+    test_roles: bool = False
+    paper_weights: bool = True
+    measured: tuple[str, ...] = ()
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+
+
+def _miou_percent(table: pd.DataFrame) -> pd.DataFrame:
+    """The mIoU rows of a Table 5 (b) summary in percent, as the paper reports them."""
+    return table[table["metric"] == "miou"].assign(miou_percent=lambda f: 100 * f["value"],
+                                                   miou_percent_std=lambda f: 100 * f["value_std"])
+
+
+#: Every table of this project that is shown next to the paper, by name.
+PAPER_TABLES = {
+    "table1": PaperTable(paper_table1, ("backbone", "pattern"), test_roles=True),
+    "table2_depth": PaperTable(paper_table2_depth, ("backbone", "pattern", "depth")),
+    "table2_kernel": PaperTable(paper_table2_kernel, ("backbone", "pattern", "kernel_size")),
+    "table3": PaperTable(lambda: paper_table3().rename(columns={"taps": "level"}), ("backbone", "pattern", "level")),
+    "table4": PaperTable(paper_table4, ("backbone", "padding", "readout_padding", "pattern")),
+    "table5_saliency": PaperTable(
+        lambda: PAPER_TABLE5_SALIENCY.rename(columns={"f_measure": "max_f"}), layout="rows",
+        measured=("padding", "test_set", "scored_on", "max_f", "max_f_std", "mae", "mae_std", "n_seeds")),
+    "table5_segmentation": PaperTable(
+        lambda: PAPER_TABLE5_SEGMENTATION, layout="rows", prepare=_miou_percent,
+        measured=("padding", "test_set", "scored_on", "miou_percent", "miou_percent_std", "n_seeds")),
+    "table6": PaperTable(paper_table6, ("task", "pattern"), paper_weights=False),
+}
+
+
+def beside_paper(table: str, ours: pd.DataFrame, natural_test: str = "") -> pd.DataFrame:
+    """A measured table next to the paper's numbers: the one paper join of Tables 1-6.
+
+    Parameters
+    ----------
+    table : str
+        A key of :data:`PAPER_TABLES` (``"table1"``, ``"table2_depth"``, ...,
+        ``"table5_saliency"``, ``"table5_segmentation"``, ``"table6"``).
+    ours : pandas.DataFrame
+        The measured summary, as saved on its own.
+    natural_test : str
+        Name of our natural test set (the paper's is PASCAL-S); not needed by the tables
+        whose paper rows stand under the measured ones (Table 5).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Layout ``"columns"``: :func:`compare_with_paper` (natural test set, or every test set
+        for Table 1). Layout ``"rows"``: the measured columns with ``source = "measured"``,
+        then the paper's rows with ``source = "paper"`` and their test set in ``paper_test_set``.
+
+    Raises
+    ------
+    KeyError
+        If ``table`` is not in :data:`PAPER_TABLES`.
+    """
+    spec = PAPER_TABLES[table]
+    if spec.layout == "rows":
+        measured = (spec.prepare(ours) if spec.prepare else ours)[list(spec.measured)].assign(source="measured")
+        paper = spec.paper().rename(columns={"test_set": "paper_test_set"})
+        return pd.concat([measured, paper], ignore_index=True)
+    joined = compare_with_paper(ours, spec.paper(), list(spec.keys), natural_test, test_roles=spec.test_roles)
+    return joined if spec.paper_weights else joined.drop(columns="paper_weights")

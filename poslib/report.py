@@ -161,3 +161,154 @@ def bar_plot(summary: pd.DataFrame, x: str, hue: str, value: str = "spc", title:
         figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def show_skipped(rows) -> None:
+    """Show each skipped configuration (:class:`poslib.probing.SkippedRow`) as one markdown line, with its cause.
+
+    Parameters
+    ----------
+    rows : iterable of SkippedRow
+        Configurations that could not run here; nothing is shown when empty.
+    """
+    from .notebook import show_markdown  # notebook imports this module
+
+    for row in rows:
+        show_markdown(row.markdown())
+
+
+def model_label(frame: pd.DataFrame) -> pd.Series:
+    """``backbone/weights`` of every row: the one name of a probed model in plots and panels."""
+    return frame["backbone"] + "/" + frame["weights"]
+
+
+def spc_panels(summary: pd.DataFrame, x: str, test_set: str, patterns, title: str = ""):
+    """:func:`bar_plot` of SPC on one test set: a panel per target in ``patterns``, a bar per model.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Summary with backbone, weights, test_set, pattern, spc, spc_std and ``x``.
+    x : str
+        Column whose values make the bar groups of each panel.
+    test_set : str
+        The test set shown (usually the natural one).
+    patterns : iterable of str
+        Targets shown, one panel each, in the order of ``summary``.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    part = summary[(summary["test_set"] == test_set) & summary["pattern"].isin(list(patterns))]
+    return bar_plot(part.assign(model=model_label(part)), x=x, hue="model", col="pattern", title=title)
+
+
+def line_panels(frame: pd.DataFrame, x: str, y: str, hue, col: str | None = None, row: str | None = None,
+                yerr: str | None = None, band: tuple[str, str] | None = None, col_order=None,
+                panel_title=None, panel_title_size: float | None = 9,
+                xlabel: str | None = None, ylabel: str | None = None,
+                label_every_panel: bool = False, legend_title: str | None = None, legend_panel: str = "last",
+                hline: float | None = None, ylim: tuple[float, float] | None = None, categorical_x: bool = False,
+                panel_size: tuple[float, float] = (3.6, 2.8), figsize: tuple[float, float] | None = None,
+                sharex: bool = False, sharey: bool = True, fixed_colours: bool = False, title: str = ""):
+    """Lines with a seed spread (error bars or a band): a panel per ``row`` x ``col`` value, a line per ``hue``.
+
+    The one plot of "a measured quantity against a setting, with its spread" used by the
+    notebooks and the experiments.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per point.
+    x, y : str
+        Columns plotted on the axes.
+    hue : str or list of str
+        Column(s) naming a line; several columns are joined with ``" / "``.
+    col, row : str, optional
+        Columns whose values make the panel columns and rows (in order of appearance).
+    yerr : str, optional
+        Column of error-bar half widths (e.g. ``<y>_std``); missing column: no bars.
+    band : (str, str), optional
+        Columns of the lower and upper edge of a shaded band around each line.
+    col_order : list, optional
+        Panel-column values and their order (default: order of appearance).
+    panel_title : callable, optional
+        ``(row value, col value) -> str``; default: the panel's row and column values.
+    panel_title_size : float, optional
+        Font size of the panel titles (None: matplotlib's default).
+    xlabel, ylabel : str, optional
+        Axis labels (default: the column names).
+    label_every_panel : bool
+        Put the y label on every panel (default: the first panel column only).
+    legend_title : str, optional
+    legend_panel : str
+        ``"last"`` (last panel of each row) or ``"first"`` (first panel only).
+    hline : float, optional
+        A dotted grey reference line (e.g. chance).
+    ylim : (float, float), optional
+    categorical_x : bool
+        Plot ``x`` as evenly spaced categories (in order of appearance) instead of numbers.
+    panel_size : (float, float)
+        Width and height of one panel in inches (ignored when ``figsize`` is given).
+    figsize : (float, float), optional
+    sharex, sharey : bool
+    fixed_colours : bool
+        Give each hue value one colour in every panel (otherwise each panel's lines take the
+        palette in their own order).
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    hue_columns = [hue] if isinstance(hue, str) else list(hue)
+    labels = frame[hue_columns].astype(str).agg(" / ".join, axis=1)
+    frame = frame.assign(_line=labels)
+    cols = list(col_order) if col_order is not None else (
+        [None] if col is None else list(dict.fromkeys(frame[col])))
+    rows = [None] if row is None else list(dict.fromkeys(frame[row]))
+    size = figsize or (panel_size[0] * len(cols), panel_size[1] * len(rows))
+    figure, axes = plt.subplots(len(rows), len(cols), figsize=size, squeeze=False, sharex=sharex, sharey=sharey)
+    colours = dict(zip(dict.fromkeys(labels), sns.color_palette(n_colors=labels.nunique()))) if fixed_colours else {}
+    for r, row_value in enumerate(rows):
+        for c, col_value in enumerate(cols):
+            axis = axes[r][c]
+            part = frame[((frame[row] == row_value) if row is not None else True)
+                         & ((frame[col] == col_value) if col is not None else True)]
+            ticks = list(dict.fromkeys(part[x])) if categorical_x else None
+            for label, line in part.groupby("_line", sort=False):
+                if categorical_x:
+                    line = line.set_index(x).reindex(ticks).reset_index()
+                xs = range(len(ticks)) if categorical_x else line[x]
+                style = {"color": colours[label]} if label in colours else {}
+                if band is not None:
+                    drawn = axis.plot(xs, line[y], marker="o", label=label, **style)
+                    axis.fill_between(xs, line[band[0]], line[band[1]], alpha=0.2,
+                                      **({"color": drawn[0].get_color()} if style else {}))
+                else:
+                    axis.errorbar(xs, line[y], yerr=line.get(yerr) if yerr else None, label=label, marker="o",
+                                  markersize=3, capsize=2, **style)
+            if categorical_x:
+                axis.set_xticks(range(len(ticks)), [str(t) for t in ticks])
+            if hline is not None:
+                axis.axhline(hline, color="grey", linestyle=":", linewidth=1)
+            if panel_title is not None:
+                axis.set_title(panel_title(row_value, col_value), fontsize=panel_title_size)
+            elif col is not None or row is not None:
+                axis.set_title(", ".join(str(v) for v in (row_value, col_value) if v is not None),
+                               fontsize=panel_title_size)
+            axis.set_xlabel(xlabel if xlabel is not None else x)
+            if label_every_panel or c == 0:
+                axis.set_ylabel(ylabel if ylabel is not None else y)
+            if ylim is not None:
+                axis.set_ylim(*ylim)
+        if legend_panel == "last":
+            axes[r][-1].legend(fontsize=7, title=legend_title, title_fontsize=7)
+    if legend_panel == "first":
+        axes[0][0].legend(title=legend_title)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure

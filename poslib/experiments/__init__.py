@@ -4,6 +4,8 @@
     readout depth / kernel variants and one level at a time, with a channel control (notebook 03).
 ``padding_study``
     backbone padding rules, readout padding and the border analysis (notebook 04).
+``task_training``
+    the task networks trained with and without padding and their scores (notebook 05, Table 5).
 ``frame_shift``
     how a saliency prediction moves when the image frame is cut (notebook 05, Figure 1).
 ``task_probing``
@@ -12,4 +14,8 @@
     the questions the paper's successors asked (notebook 06): how far from the border a CNN
     tells absolute location, position after global pooling, uneven padding and input-size
     parity, input size against position.
+``common``
+    what notebooks 03 and 04 say alike about their readouts.
+
+Entry functions take the profile first, then what they work on (the probing images, trained models).
 """

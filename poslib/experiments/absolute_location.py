@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import Profile
 from ..tables import aggregate_over_seeds
 
 #: Paddings of the networks trained here (not backbone rules: ``full`` exists only here).
@@ -220,22 +221,49 @@ def summarise_location(per_seed: pd.DataFrame) -> pd.DataFrame:
     return aggregate_over_seeds(per_seed, keys, ["accuracy"]).assign(chance=CHANCE)
 
 
+def location_study(profile: Profile) -> pd.DataFrame:
+    """Study 1 of notebook 06: the location task at every padding, depth and seed, summarised.
+
+    Parameters
+    ----------
+    profile : Profile
+        Gives :attr:`poslib.config.Profile.beyond` (``location_*`` fields and ``seeds``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`summarise_location` of :func:`run_location_study`.
+    """
+    return summarise_location(run_location_study(profile.beyond))
+
+
+def describe_reach(summary: pd.DataFrame, min_gain: float) -> str:
+    """One markdown line: the farthest distance at which each padding and depth beats chance by ``min_gain``.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Output of :func:`summarise_location`.
+    min_gain : float
+        Accuracy above chance that counts (the claims' threshold).
+
+    Returns
+    -------
+    str
+    """
+    reach = summary[summary["accuracy"] > CHANCE + min_gain].groupby(["padding", "depth"])["distance"].max()
+    return (f"Farthest distance (px) at which accuracy exceeds chance by more than {min_gain}: "
+            + "; ".join(f"{p}, depth {d} (receptive field {stacked_receptive_field(d)} px): {v} px"
+                        for (p, d), v in reach.items())
+            + (" (none for the others)." if len(reach) else "none."))
+
+
 def plot_location(summary: pd.DataFrame):
     """Accuracy against distance to the border (one panel per depth / receptive field, a line per padding)."""
-    import matplotlib.pyplot as plt
+    from ..report import line_panels
 
-    depths = sorted(summary["depth"].unique())
-    figure, axes = plt.subplots(1, len(depths), figsize=(3.4 * len(depths), 2.8), squeeze=False, sharey=True)
-    for axis, depth in zip(axes[0], depths):
-        part = summary[summary["depth"] == depth]
-        for padding, line in part.groupby("padding", sort=False):
-            axis.errorbar(line["distance"], line["accuracy"], yerr=line["accuracy_std"], label=padding, marker="o",
-                          markersize=3, capsize=2)
-        axis.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
-        axis.set_title(f"depth {depth}, receptive field {stacked_receptive_field(depth)} px", fontsize=9)
-        axis.set_xlabel("distance to the border (px)")
-        axis.set_ylim(0.3, 1.02)
-    axes[0][0].set_ylabel("left/right accuracy")
-    axes[0][-1].legend(fontsize=7, title="padding", title_fontsize=7)
-    figure.tight_layout()
-    return figure
+    return line_panels(summary, "distance", "accuracy", hue="padding", col="depth", yerr="accuracy_std",
+                       col_order=sorted(summary["depth"].unique()), hline=CHANCE, ylim=(0.3, 1.02),
+                       panel_title=lambda _, depth: f"depth {depth}, receptive field {stacked_receptive_field(depth)} px",
+                       xlabel="distance to the border (px)", ylabel="left/right accuracy", legend_title="padding",
+                       panel_size=(3.4, 2.8))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError
+from ..config import ConfigError, Profile
 from ..segnet import EncoderDecoder, encoder_output_side
 from ..task_data import TaskData
 from ..training import TrainedModel, predict_saliency
@@ -123,6 +123,25 @@ def summarise_crop_shift(per_image: pd.DataFrame) -> pd.DataFrame:
                           toward_centre_sem=("toward_centre", lambda s: s.std(ddof=1) / np.sqrt(max(len(s), 1))),
                           shift_y=("shift_y", "mean"), n_images=("shift_x", "size")).reset_index()
     return summary
+
+
+def crop_shift_summary(profile: Profile, models: dict[str, list[TrainedModel]], data: TaskData) -> pd.DataFrame:
+    """Figure 1, quantified: :func:`crop_shift_table` at the profile's ``tasks.crop_fractions``, summarised.
+
+    Parameters
+    ----------
+    profile : Profile
+    models : dict
+        ``padding rule -> [TrainedModel]`` of the saliency task.
+    data : TaskData
+        The saliency data (its first test set is cut).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`summarise_crop_shift` of the per-image moves.
+    """
+    return summarise_crop_shift(crop_shift_table(models, data, profile.tasks.crop_fractions))
 
 
 def plot_crop_examples(models: dict[str, TrainedModel], images: np.ndarray, fraction: float):

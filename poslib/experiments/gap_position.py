@@ -27,7 +27,8 @@ from torch.nn import functional as F
 
 from ..backbones import TappedBackbone
 from ..features import images_to_tensor
-from ..probing import build_or_skip
+from ..config import Profile
+from ..probing import ProbeImages, SkippedRow, build_or_skip
 from ..tables import aggregate_over_seeds
 from .absolute_location import one_thread
 
@@ -246,29 +247,43 @@ def mass_concentration(masses: dict, fractions=(0.01, 0.05, 0.1)) -> pd.DataFram
     return aggregate_over_seeds(frame, ["backbone", "weights", "padding", "fraction", "n_channels"], ["mass_share"])
 
 
+def gap_study(profile: Profile, images: ProbeImages,
+              seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict, list[SkippedRow]]:
+    """Study 2 of notebook 06: pooled-feature position classification, summarised.
+
+    Parameters
+    ----------
+    profile : Profile
+        Gives :attr:`poslib.config.Profile.beyond` (``gap_*`` fields and ``seeds``).
+    images : ProbeImages
+        Patches are cut from its training photos and its natural test photos.
+    seed : int
+        Seed of the canvases.
+
+    Returns
+    -------
+    gap : pandas.DataFrame
+        :func:`summarise_gap`.
+    concentration : pandas.DataFrame
+        :func:`mass_concentration`.
+    masses : dict
+        Weight mass per channel (:func:`run_gap_study`).
+    skipped : list of SkippedRow
+    """
+    settings = profile.beyond
+    per_seed, skipped, masses = run_gap_study(settings, images.train.images, images.natural_test.images, seed)
+    return summarise_gap(per_seed, settings.gap_grid), mass_concentration(masses), masses, skipped
+
+
 def plot_gap(summary: pd.DataFrame):
     """Accuracy per tap and padding rule (all channels), one panel per backbone; chance as a line."""
-    import matplotlib.pyplot as plt
+    from ..report import line_panels, model_label
 
     part = summary[summary["channels"] == "all"]
-    models = list(dict.fromkeys(part["backbone"] + "/" + part["weights"]))
-    figure, axes = plt.subplots(1, len(models), figsize=(3.8 * len(models), 3.0), squeeze=False, sharey=True)
-    for axis, model in zip(axes[0], models):
-        rows = part[part["backbone"] + "/" + part["weights"] == model]
-        taps = list(dict.fromkeys(rows["tap"]))
-        for rule, line in rows.groupby("padding", sort=False):
-            line = line.set_index("tap").reindex(taps)
-            axis.errorbar(range(len(taps)), line["accuracy"], yerr=line["accuracy_std"], marker="o", markersize=3,
-                          capsize=2, label=rule)
-        axis.axhline(float(rows["chance"].iloc[0]), color="grey", linestyle=":", linewidth=1)
-        axis.set_xticks(range(len(taps)), taps)
-        axis.set_title(model, fontsize=9)
-        axis.set_xlabel("tap (global average pooled)")
-        axis.set_ylim(0, 1.02)
-    axes[0][0].set_ylabel("position accuracy")
-    axes[0][-1].legend(fontsize=7, title="padding", title_fontsize=7)
-    figure.tight_layout()
-    return figure
+    return line_panels(part.assign(model=model_label(part)), "tap", "accuracy", hue="padding", col="model",
+                       yerr="accuracy_std", categorical_x=True, hline=float(part["chance"].iloc[0]), ylim=(0, 1.02),
+                       panel_title=lambda _, model: model, xlabel="tap (global average pooled)",
+                       ylabel="position accuracy", legend_title="padding", panel_size=(3.8, 3.0))
 
 
 def plot_channel_mass(masses: dict, key):

@@ -15,6 +15,8 @@ out here); sizes come from :class:`poslib.config.BeyondSettings`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
@@ -106,6 +108,49 @@ def border_rings(probed: ProbedRows, n_bins: int, fields: dict, patterns=("H", "
 def summarise_sizes(probed: ProbedRows) -> pd.DataFrame:
     """SPC / MAE per backbone, input size and target (mean over images, mean and std over seeds)."""
     return summarise(probed.per_image, by=["backbone", "weights", "input_size", "test_set", "pattern"])
+
+
+@dataclass
+class SizeStudy:
+    """Study 4 of notebook 06 (:func:`size_study`).
+
+    Attributes
+    ----------
+    sizes : pandas.DataFrame
+        :func:`summarise_sizes`.
+    rings : pandas.DataFrame
+        :func:`border_rings`.
+    fields : dict
+        Receptive field (px) of each row's deepest tap at the largest size.
+    probed : ProbedRows
+    """
+
+    sizes: pd.DataFrame
+    rings: pd.DataFrame
+    fields: dict
+    probed: ProbedRows
+
+
+def size_study(profile: Profile, data_root: str = "", train: str = "", test: str = "", seed: int = 0) -> SizeStudy:
+    """Study 4 of notebook 06: readouts at every input size, error against distance to the border.
+
+    Parameters
+    ----------
+    profile : Profile
+        Gives :attr:`poslib.config.Profile.beyond` (``size_rows``, ``input_sizes``, ``border_bins``).
+    data_root, train, test : str
+        Where the natural images come from (:func:`images_at`).
+    seed : int
+        Seed of the image subsets.
+
+    Returns
+    -------
+    SizeStudy
+    """
+    settings = profile.beyond
+    probed = probe_at_sizes(profile, settings.size_rows, settings.input_sizes, data_root, train, test, seed)
+    fields = receptive_fields(settings.size_rows, max(settings.input_sizes))
+    return SizeStudy(summarise_sizes(probed), border_rings(probed, settings.border_bins, fields), fields, probed)
 
 
 def plot_size_rings(rings: pd.DataFrame):

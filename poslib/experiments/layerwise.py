@@ -30,8 +30,137 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, LayerwiseSettings, Profile
-from ..probing import FeatureBundle, probe, probe_channel_sets, readout_config_for
+from ..features import FeatureConfig
+from ..probing import (FeatureBundle, ProbeImages, SkippedRow, extract_bundle, extract_or_skip, probe,
+                       probe_channel_sets, readout_config_for, summarise, with_backbone_class)
 from ..readout import ReadoutConfig
+
+#: Columns of the published Table 2; the varied column (depth or kernel_size) follows ``pattern``.
+TABLE2_COLUMNS = ["backbone", "weights", "backbone_class", "pattern", "test_set", "spc", "spc_std", "mae", "mae_std",
+                  "n_seeds", "n_images", "n_constant"]
+#: Columns of the published hidden-width sweep.
+WIDTH_COLUMNS = ["backbone", "weights", "hidden_channels", "pattern", "spc", "spc_std", "n_seeds"]
+#: Columns of the published Table 3.
+TABLE3_COLUMNS = ["backbone", "weights", "backbone_class", "pattern", "level", "selection", "n_channels", "test_set",
+                  "spc", "spc_std", "mae", "mae_std", "n_seeds", "n_images", "n_constant"]
+
+
+def extract_bundles(profile: Profile, images: ProbeImages,
+                    progress: bool = False) -> tuple[dict[tuple, FeatureBundle], list[SkippedRow]]:
+    """Features of every row of Tables 2 and 3 that can run here (each row once); the others skipped.
+
+    Parameters
+    ----------
+    profile : Profile
+        Gives the input size and :attr:`poslib.config.Profile.layerwise` (``readout_rows``,
+        ``level_rows``, ``train_images``).
+    images : ProbeImages
+    progress : bool
+
+    Returns
+    -------
+    bundles : dict
+        ``row -> FeatureBundle`` limited to the section's first ``train_images`` training images.
+    skipped : list of SkippedRow
+        Rows that cannot run here (:func:`poslib.probing.extract_or_skip`), with their cause.
+    """
+    settings = profile.layerwise
+    bundles, skipped = {}, []
+    for row in dict.fromkeys(settings.readout_rows + settings.level_rows):
+        bundle, skip = extract_or_skip(FeatureConfig(*row, input_size=profile.input_size), images, progress=progress)
+        if skip is not None:
+            skipped.append(skip)
+        else:
+            bundles[row] = bundle.with_training_subset(settings.train_images)
+    return bundles, skipped
+
+
+def table2(profile: Profile, bundles: dict[tuple, FeatureBundle],
+           progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 2: every readout variant on every ``readout_rows`` row that ran, summarised over seeds.
+
+    Parameters
+    ----------
+    profile : Profile
+    bundles : dict
+        Output of :func:`extract_bundles`.
+    progress : bool
+
+    Returns
+    -------
+    by_depth, by_kernel : pandas.DataFrame
+        The depth half and the kernel half (:func:`split_table2`) in the columns of
+        :data:`TABLE2_COLUMNS` with ``depth`` / ``kernel_size`` after ``pattern``.
+    """
+    frames = [probe_readout_variants(bundles[row], profile, progress=progress)
+              for row in profile.layerwise.readout_rows if row in bundles]
+    variants = summarise(pd.concat(frames, ignore_index=True),
+                         by=["backbone", "weights", "depth", "kernel_size", "test_set", "pattern"])
+    by_depth, by_kernel = split_table2(with_backbone_class(variants))
+    head, tail = TABLE2_COLUMNS[:4], TABLE2_COLUMNS[4:]
+    return by_depth[head + ["depth"] + tail], by_kernel[head + ["kernel_size"] + tail]
+
+
+def width_sweep(profile: Profile, images: ProbeImages, bundles: dict[tuple, FeatureBundle], natural_test: str,
+                progress: bool = False) -> pd.DataFrame:
+    """The hidden-width sweep (:func:`probe_width_sweep`) on ``width_sweep_row``, natural test set.
+
+    Parameters
+    ----------
+    profile : Profile
+    images : ProbeImages
+        Used only when the sweep's row is not among ``bundles``.
+    bundles : dict
+        Output of :func:`extract_bundles`.
+    natural_test : str
+        Name of the natural test set (the rows kept).
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        Summary by backbone, weights, hidden_channels, test_set, pattern (publish
+        :data:`WIDTH_COLUMNS` of it).
+    """
+    settings = profile.layerwise
+    row = tuple(settings.width_sweep_row)
+    bundle = bundles.get(row)
+    if bundle is None:
+        bundle = extract_bundle(FeatureConfig(*row, input_size=profile.input_size), images,
+                                progress=progress).with_training_subset(settings.train_images)
+    widths = summarise(probe_width_sweep(bundle, profile, progress=progress),
+                       by=["backbone", "weights", "hidden_channels", "test_set", "pattern"])
+    return widths[widths["test_set"] == natural_test]
+
+
+def table3(profile: Profile, bundles: dict[tuple, FeatureBundle], draw_seed: int = 0,
+           progress: bool = False) -> pd.DataFrame:
+    """Table 3: one level at a time, raw and channel-controlled, on every ``level_rows`` row that ran.
+
+    Parameters
+    ----------
+    profile : Profile
+        Gives :attr:`poslib.config.Profile.layerwise` (seeds, ``channels_per_level``,
+        ``channel_draws``) and the readout (:func:`layerwise_readout`).
+    bundles : dict
+        Output of :func:`extract_bundles`.
+    draw_seed : int
+        Seed of the random channel draws.
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        Summary over seeds (and draws) in the columns of :data:`TABLE3_COLUMNS`.
+    """
+    settings = profile.layerwise
+    readout = layerwise_readout(profile)
+    frames = [probe_levels(bundles[row], readout, settings.seeds, settings.channels_per_level, settings.channel_draws,
+                           draw_seed=draw_seed, progress=progress)
+              for row in settings.level_rows if row in bundles]
+    levels = summarise(pd.concat(frames, ignore_index=True),
+                       by=["backbone", "weights", "selection", "level", "n_channels", "test_set", "pattern"])
+    return with_backbone_class(levels)[TABLE3_COLUMNS]
 
 
 def readout_variants(depths, kernel_sizes) -> list[tuple[int, int]]:

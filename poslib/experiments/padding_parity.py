@@ -24,13 +24,18 @@ uneven padding leaves a "blind spot" (a dead or skewed row or column), it shows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from ..backbones import build_backbone
+from ..config import Profile
+from ..probing import ProbedRows
 from ..tables import aggregate_over_seeds
+from .input_size import probe_at_sizes
 from .padding_study import side_asymmetry, border_errors
 
 
@@ -208,23 +213,110 @@ def worst_size(summary: pd.DataFrame, backbone: str, tap: str) -> int:
     return int(part.sort_values("value").iloc[-1]["input_size"])
 
 
+@dataclass
+class ParityStudy:
+    """Study 3 of notebook 06 (:func:`parity_study`).
+
+    Attributes
+    ----------
+    asymmetry : pandas.DataFrame
+        :func:`summarise_asymmetry` (uniform inputs).
+    table : pandas.DataFrame
+        ``asymmetry`` and the readout side errors (:func:`readout_side_errors`), long format.
+    layers : pandas.DataFrame
+        Uneven layers per row, rule and size.
+    maps : dict
+        Channel-mean maps on the grey input (:func:`run_parity_study`).
+    probed : ProbedRows
+        The readouts at every parity size.
+    """
+
+    asymmetry: pd.DataFrame
+    table: pd.DataFrame
+    layers: pd.DataFrame
+    maps: dict
+    probed: ProbedRows
+
+
+def parity_study(profile: Profile, data_root: str = "", train: str = "", test: str = "",
+                 seed: int = 0) -> ParityStudy:
+    """Study 3 of notebook 06: uniform-input asymmetry and readout side errors at every parity size.
+
+    Parameters
+    ----------
+    profile : Profile
+        Gives :attr:`poslib.config.Profile.beyond` (``parity_*`` fields, ``border_bins``).
+    data_root, train, test : str
+        Where the readouts' natural images come from (:func:`poslib.experiments.input_size.images_at`).
+    seed : int
+        Seed of the image subsets.
+
+    Returns
+    -------
+    ParityStudy
+    """
+    settings = profile.beyond
+    levels, layers, maps = run_parity_study(settings)
+    asymmetry = summarise_asymmetry(levels)
+    probed = probe_at_sizes(profile, settings.parity_readout_rows, settings.parity_sizes, data_root, train, test, seed)
+    table = pd.concat([asymmetry, readout_side_errors(probed, settings.border_bins)], ignore_index=True)
+    return ParityStudy(asymmetry, table, layers, maps, probed)
+
+
+def worst_sizes(summary: pd.DataFrame, profile: Profile, tap: str) -> dict[str, int]:
+    """:func:`worst_size` of every parity row and contrast row of the profile, by backbone."""
+    settings = profile.beyond
+    return {b: worst_size(summary, b, tap) for b, _ in settings.parity_rows + settings.parity_contrast_rows}
+
+
+def lr_asymmetry_view(summary: pd.DataFrame, tap: str) -> pd.DataFrame:
+    """Left-right asymmetry of ``tap`` per backbone, rule and size, trained against symmetrised filters (reading)."""
+    return summary[(summary["tap"] == tap) & (summary["measure"] == "lr")].pivot_table(
+        index=["backbone", "padding", "input_size", "uneven_layers"], columns="filters", values="value").round(3)
+
+
+def partial_rule_view(gap: pd.DataFrame, asymmetry: pd.DataFrame, tap: str,
+                      rules=("zeros", "partial")) -> pd.DataFrame:
+    """Study 5 of notebook 06: the ``partial`` rows of studies 2 and 3 beside zero padding (reading).
+
+    Parameters
+    ----------
+    gap : pandas.DataFrame
+        :func:`poslib.experiments.gap_position.summarise_gap`.
+    asymmetry : pandas.DataFrame
+        :func:`summarise_asymmetry`.
+    tap : str
+        Tap whose left-right asymmetry is shown.
+    rules : sequence of str
+        Padding rules compared (the columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A row per study, backbone and weights, a column per rule.
+    """
+    rules = list(rules)
+    columns = ["study", "backbone", "weights", "padding", "value"]
+    return pd.concat([
+        gap[(gap["tap"] == "all") & (gap["channels"] == "all") & gap["padding"].isin(rules)]
+        .assign(study="2: position accuracy after pooling", value=lambda f: f["accuracy"])[columns],
+        asymmetry[(asymmetry["tap"] == tap) & (asymmetry["measure"] == "lr") & asymmetry["padding"].isin(rules)]
+        .assign(study=lambda f: f"3: lr asymmetry of {tap}, " + f["filters"] + ", " + f["input_size"].astype(str)
+                + " px")[columns],
+    ]).pivot_table(index=["study", "backbone", "weights"], columns="padding", values="value", sort=False).round(3)
+
+
 def plot_asymmetry(summary: pd.DataFrame, tap: str):
     """Left-right asymmetry of ``tap`` against input size, a line per backbone and rule."""
-    import matplotlib.pyplot as plt
+    from ..report import line_panels
 
-    part = summary[(summary["tap"] == tap) & (summary["kind"] == "uniform input")]
-    figure, axes = plt.subplots(1, 2, figsize=(8, 2.9), sharey=True)
-    for axis, filters in zip(axes, ("as trained", "symmetrised")):
-        rows = part[(part["measure"] == "lr") & (part["filters"] == filters)]
-        for (backbone, rule), line in rows.groupby(["backbone", "padding"], sort=False):
-            axis.errorbar([str(s) for s in line["input_size"]], line["value"], yerr=line["value_std"], marker="o",
-                          markersize=3, capsize=2, label=f"{backbone} / {rule}")
-        axis.set_title(f"left-right asymmetry of {tap}, uniform input, {filters} filters", fontsize=9)
-        axis.set_xlabel("input size (px)")
-    axes[0].set_ylabel("mean |F - flip F| / mean |F|")
-    axes[1].legend(fontsize=7)
-    figure.tight_layout()
-    return figure
+    part = summary[(summary["tap"] == tap) & (summary["kind"] == "uniform input") & (summary["measure"] == "lr")]
+    return line_panels(part.assign(input_size=part["input_size"].astype(str)), "input_size", "value",
+                       hue=["backbone", "padding"], col="filters", yerr="value_std", categorical_x=True,
+                       col_order=("as trained", "symmetrised"), figsize=(8, 2.9),
+                       panel_title=lambda _, filters: (f"left-right asymmetry of {tap}, uniform input, "
+                                                       f"{filters} filters"),
+                       xlabel="input size (px)", ylabel="mean |F - flip F| / mean |F|")
 
 
 def plot_blind_spots(maps: dict, keys, tap: str):

@@ -33,8 +33,8 @@ from ..metrics import spearman_per_image
 from ..patterns import PATTERN_NAMES, make_patterns
 from ..probing import (FeatureBundle, ProbedRows, ProbeImages, ProbeResult, extract_or_skip, probe, probe_rows,
                        readout_config_for)
+from ..tables import aggregate_over_seeds, summarise, with_backbone_class
 from ..readout import ReadoutConfig, predict
-from ..tables import aggregate_over_seeds
 
 
 def study_readout(profile: Profile, **changes) -> ReadoutConfig:
@@ -94,6 +94,71 @@ def probe_readout_paddings(profile: Profile, images: ProbeImages, rules: ProbedR
             frames.append(result.per_image)
             probed[(config, padding)] = (bundle, result)
     return ProbedRows(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), skipped, probed)
+
+
+#: Columns of the published padding tables, in order (``readout_padding`` only in Table 4).
+TABLE4_COLUMNS = ["backbone", "weights", "backbone_class", "padding", "readout_padding", "pattern", "test_set", "spc",
+                  "spc_std", "mae", "mae_std", "n_seeds", "n_images", "n_constant"]
+
+
+def summarise_study(probed: ProbedRows, varied: str) -> pd.DataFrame:
+    """SPC / MAE per row, studied setting, test set and target (mean and std over seeds).
+
+    Parameters
+    ----------
+    probed : ProbedRows
+        Output of :func:`probe_backbone_rules` or :func:`probe_readout_paddings`.
+    varied : str
+        The setting the study varies: ``"padding"`` (backbone rule) or ``"readout_padding"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`poslib.probing.summarise` by backbone, weights, ``varied``, test_set, pattern.
+    """
+    return summarise(probed.per_image, by=["backbone", "weights", varied, "test_set", "pattern"])
+
+
+def rules_table(rules: pd.DataFrame) -> pd.DataFrame:
+    """The published table of backbone padding rules (``table4_padding_modes``).
+
+    Parameters
+    ----------
+    rules : pandas.DataFrame
+        Backbone rules summarised by :func:`summarise_study`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The summary with its ``backbone_class``, in the columns of :data:`TABLE4_COLUMNS`
+        without ``readout_padding``.
+    """
+    return with_backbone_class(rules)[[c for c in TABLE4_COLUMNS if c != "readout_padding"]]
+
+
+def table4(readout_paddings: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
+    """Table 4 in long format: readout paddings on the zero-padded backbone, then the other backbone rules.
+
+    The rows with readout padding 0 and backbone padding ``zeros`` / ``valid`` are the paper's
+    Table 4; the readout-padding rows carry ``padding = "zeros"`` and the backbone-rule rows
+    ``readout_padding = 0``, so each configuration appears once.
+
+    Parameters
+    ----------
+    readout_paddings : pandas.DataFrame
+        Readout paddings summarised by :func:`summarise_study`.
+    rules : pandas.DataFrame
+        Backbone rules summarised by :func:`summarise_study`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`TABLE4_COLUMNS`, rows ordered by backbone class.
+    """
+    return with_backbone_class(pd.concat([
+        readout_paddings.assign(padding="zeros"),
+        rules[rules["padding"] != "zeros"].assign(readout_padding=0),
+    ], ignore_index=True))[TABLE4_COLUMNS]
 
 
 def border_distance(size: int) -> np.ndarray:
@@ -295,30 +360,13 @@ def plot_border_errors(rings: pd.DataFrame, pattern_column: str = "pattern"):
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
+    from ..report import line_panels, model_label
 
-    import seaborn as sns
-
-    models = list(dict.fromkeys(rings["backbone"] + "/" + rings["weights"]))
-    rules = list(dict.fromkeys(rings["padding"]))
-    colours = dict(zip(rules, sns.color_palette(n_colors=len(rules))))  # one colour per rule in every panel
-    patterns = list(dict.fromkeys(rings[pattern_column]))
-    figure, axes = plt.subplots(len(models), len(patterns), figsize=(3.6 * len(patterns), 2.8 * len(models)),
-                                squeeze=False, sharex=True)
-    for r, model in enumerate(models):
-        for c, pattern in enumerate(patterns):
-            axis = axes[r][c]
-            part = rings[(rings["backbone"] + "/" + rings["weights"] == model) & (rings[pattern_column] == pattern)]
-            for rule, line in part.groupby("padding", sort=False):
-                axis.errorbar(line["distance"], line["abs_error"], yerr=line.get("abs_error_std"), label=rule,
-                              color=colours[rule], capsize=2, marker="o", markersize=3)
-            axis.set_title(f"{model}, {pattern}", fontsize=9)
-            axis.set_xlabel("distance to border (0 = border, 1 = centre)")
-            axis.set_ylabel("abs. error")
-    for row in axes:
-        row[-1].legend(fontsize=7, title="padding", title_fontsize=7)
-    figure.tight_layout()
-    return figure
+    return line_panels(rings.assign(model=model_label(rings)), "distance", "abs_error", hue="padding",
+                       col=pattern_column, row="model", yerr="abs_error_std", fixed_colours=True, sharex=True,
+                       sharey=False, panel_title=lambda model, pattern: f"{model}, {pattern}",
+                       xlabel="distance to border (0 = border, 1 = centre)", ylabel="abs. error",
+                       label_every_panel=True, legend_title="padding")
 
 
 def describe_padding_rules(rules: pd.DataFrame, asymmetry: pd.DataFrame, natural_test: str,

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..config import Profile
 from ..features import FeatureConfig
-from ..probing import ProbedRows, ProbeImages, probe_rows
-from ..readout import ReadoutConfig
+from ..probing import ProbedRows, ProbeImages, probe_rows, readout_config_for
 from ..tables import summarise
+from ..readout import ReadoutConfig
 from ..training import TrainedModel
 
 #: Real networks of Table 6: (model name, task, backbone, weights).
@@ -28,6 +29,9 @@ REFERENCE_NETWORKS = (
 )
 #: Architecture named in Table 6 for each backbone.
 ARCHITECTURES = {"vggsmall": "small VGG", "vgg16": "VGG16", "efficientnet-lite0": "EfficientNet-Lite0"}
+#: Columns of the published Table 6.
+TABLE6_COLUMNS = ["model", "task", "architecture", "padding", "test_set", "pattern", "spc", "spc_std", "mae", "mae_std",
+                  "n_seeds", "n_images"]
 #: (architecture, pixel-task model, classification model) pairs that test claim 8.
 SAME_ARCHITECTURE_PAIRS = (
     ("small VGG", "vggsmall-saliency/zeros", "vggsmall-classification/zeros"),
@@ -115,3 +119,37 @@ def summarise_table6(per_image: pd.DataFrame) -> pd.DataFrame:
     """
     paired = per_image.assign(seed=per_image["train_seed"].astype(str) + "/" + per_image["seed"].astype(str))
     return summarise(paired, by=["model", "task", "architecture", "padding", "test_set", "pattern"])
+
+
+def probe_task_encoders(profile: Profile, images: ProbeImages, trained: dict[str, dict[str, list[TrainedModel]]],
+                        progress: bool = True) -> tuple[list[dict], ProbedRows]:
+    """Table 6's probing: every row of :func:`table6_configs` with the profile's readout.
+
+    Parameters
+    ----------
+    profile : Profile
+        Gives the input size, the readout (:func:`poslib.probing.readout_config_for`) and
+        :attr:`poslib.config.Profile.tasks` (``probe_padding_rules``, ``training_seeds`` for the
+        random-init rows, ``probe_seeds``).
+    images : ProbeImages
+    trained : dict
+        ``task -> padding rule -> [TrainedModel]`` (notebook 05's networks).
+    progress : bool
+
+    Returns
+    -------
+    rows : list of dict
+        :func:`table6_configs`.
+    probed : ProbedRows
+        :func:`probe_table6` (summarise with :func:`summarise_table6`).
+    """
+    settings = profile.tasks
+    rows = table6_configs(trained, settings.probe_padding_rules, profile.input_size,
+                          random_seeds=settings.training_seeds, readout_seeds=settings.probe_seeds)
+    return rows, probe_table6(rows, images, readout_config_for(profile), progress=progress)
+
+
+def weights_records(rows: list[dict], probed: ProbedRows) -> list[str]:
+    """``model (seed s): weights identity`` of every Table-6 row that ran (provenance)."""
+    return [f"{row['model']} (seed {row['train_seed']}): {probed.probed[row['config']][0].weights_id}"
+            for row in rows if row["config"] in probed.probed]

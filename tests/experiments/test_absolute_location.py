@@ -43,3 +43,13 @@ def test_task_is_balanced_and_mirrored():
 def test_stacked_receptive_field_keeps_its_former_name():
     assert al.stacked_receptive_field(2, kernel=5) == 9
     assert al.receptive_field is al.stacked_receptive_field  # notebook 06 calls it by that name
+
+
+def test_describe_reach_names_the_farthest_distance_above_chance():
+    import pandas as pd
+
+    summary = pd.DataFrame({"padding": ["zeros"] * 3 + ["full"], "depth": [2] * 4, "distance": [0, 4, 8, 0],
+                            "accuracy": [0.9, 0.7, 0.52, 0.5]})
+    text = al.describe_reach(summary, 0.1)
+    assert "zeros, depth 2" in text and ": 4 px" in text and "full" not in text
+    assert al.describe_reach(summary.assign(accuracy=0.5), 0.1).endswith("none.")

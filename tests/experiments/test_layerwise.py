@@ -52,3 +52,22 @@ def test_every_profile_has_resolved_settings(name):
     profile = config.get_profile(name)
     assert profile.layerwise.epochs >= 1 and profile.layerwise.seeds
     assert all(row[0] != config.RAW_PIXELS for row in profile.layerwise.level_rows)
+
+
+def test_extract_bundles_extracts_each_row_once_and_keeps_the_skips(monkeypatch):
+    from poslib.probing import SkippedRow
+
+    profile = config.get_profile("smoke")
+    rows = list(profile.layerwise.readout_rows) + list(profile.layerwise.level_rows)
+    seen = []
+
+    def fake_extract_or_skip(feature_config, images, progress=False):
+        seen.append((feature_config.backbone, feature_config.weights))
+        if feature_config.backbone == rows[0][0] and feature_config.weights == rows[0][1]:
+            return None, SkippedRow(feature_config.backbone, feature_config.weights, "zeros", "cause", "reason")
+        return fake_bundle(n_images=6), None
+
+    monkeypatch.setattr(layerwise, "extract_or_skip", fake_extract_or_skip)
+    bundles, skipped = layerwise.extract_bundles(profile, images=None)
+    assert len(seen) == len(dict.fromkeys(rows)) and [s.backbone for s in skipped] == [rows[0][0]]
+    assert tuple(rows[0]) not in bundles and len(bundles) == len(dict.fromkeys(rows)) - 1

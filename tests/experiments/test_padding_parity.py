@@ -35,3 +35,17 @@ def test_vgg_pooling_counts_odd_sizes_as_uneven():
 
     vgg = build_backbone("vgg16", "random", 0, 64)
     assert pp.uneven_layers(vgg, 64) == 0 and pp.uneven_layers(vgg, 65) > 0
+
+
+def test_partial_rule_view_sets_studies_2_and_3_side_by_side():
+    import pandas as pd
+
+    gap = pd.DataFrame({"tap": ["all", "all", "f1"], "channels": ["all"] * 3, "padding": ["zeros", "partial", "zeros"],
+                        "backbone": ["b"] * 3, "weights": ["w"] * 3, "accuracy": [0.9, 0.8, 0.1]})
+    asymmetry = pd.DataFrame({"tap": ["f4"] * 2, "measure": ["lr"] * 2, "padding": ["zeros", "partial"],
+                              "backbone": ["b"] * 2, "weights": ["w"] * 2, "filters": ["as trained"] * 2,
+                              "input_size": [33] * 2, "value": [0.2, 0.3]})
+    view = pp.partial_rule_view(gap, asymmetry, "f4")
+    assert set(view.columns) == {"partial", "zeros"}
+    assert view.loc[("2: position accuracy after pooling", "b", "w"), "zeros"] == 0.9
+    assert view.loc[("3: lr asymmetry of f4, as trained, 33 px", "b", "w"), "partial"] == 0.3

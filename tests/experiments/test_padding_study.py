@@ -39,3 +39,19 @@ def test_side_asymmetry_aggregates_over_seeds():
     row = padding_study.side_asymmetry(sides).iloc[0]
     assert row["right_minus_left"] == pytest.approx(0.2) and row["bottom_minus_top"] == pytest.approx(0.0)
     assert row["n_seeds"] == 2 and row["right_minus_left_std"] > 0
+
+
+def _summary(column, values):
+    n = len(values)
+    return pd.DataFrame({"backbone": ["vgg16"] * n, "weights": ["random"] * n, column: values, "pattern": ["H"] * n,
+                         "test_set": ["nat"] * n, "spc": [0.5] * n, "spc_std": [0.1] * n, "mae": [0.2] * n,
+                         "mae_std": [0.01] * n, "n_seeds": [2] * n, "n_images": [4] * n, "n_constant": [0] * n})
+
+
+def test_table4_joins_readout_paddings_and_backbone_rules_once_each():
+    table = padding_study.table4(_summary("readout_padding", [0, 1, 2]), _summary("padding", ["zeros", "valid"]))
+    assert list(table.columns) == padding_study.TABLE4_COLUMNS
+    assert list(zip(table["padding"], table["readout_padding"])) == [("zeros", 0), ("zeros", 1), ("zeros", 2),
+                                                                    ("valid", 0)]
+    rules = padding_study.rules_table(_summary("padding", ["zeros", "valid"]))
+    assert "readout_padding" not in rules and list(rules["backbone_class"].unique()) == ["control"]
