@@ -51,6 +51,11 @@ from .evidence import SeedSummary, compare, is_per_image, per_image_scores, seed
 from .verdicts import CONTRADICTED, HOLDS, INCONCLUSIVE, OUTCOMES, claim_outcome
 from .weights import backbone_class
 
+#: How every verdict is read, as the notebooks state it under their claims tables.
+RULE_NOTE = ("- Rule: a check **holds** when its whole 95 % interval (a bootstrap over test images and seeds, "
+             "widened to the t interval over seeds where that is wider) lies on the claimed side, is **contradicted** "
+             "when it lies on the other side, and is **inconclusive** when it reaches the boundary; a claim holds "
+             "when every check holds.")
 #: "No position information": |SPC| below this (the paper calls .0-.1 "no position"; .2 allows the
 #: composition cue natural photos carry).
 NO_INFO_MAX = 0.2

@@ -39,6 +39,11 @@ from .verdicts import (CONFIDENCE, INCONCLUSIVE, Interval, average_over_targets,
                        decision_text, hierarchical_bootstrap)
 
 
+#: Rows of random channel draws count each (seed, draw) as one unit of the seed level (more draws per seed than this
+#: would collide).
+DRAWS_PER_SEED = 1000
+
+
 @dataclass(frozen=True)
 class SeedSummary:
     """A mean over seeds with its spread: the evidence of a check when per-image scores are not kept.
@@ -64,11 +69,15 @@ def per_image_scores(frame: pd.DataFrame, patterns, value: str = "spc", **where)
     """Tidy per-image scores (``seed``, ``image``, ``score``) of ``frame``'s rows that match ``where``.
 
     The scores of ``patterns`` are averaged per seed and image (:func:`poslib.verdicts.average_over_targets`).
+    Rows of random channel draws (a ``draw`` column >= 0) count each (seed, draw) pair as one
+    training run.
     """
     part = frame
     for key, wanted in where.items():
         part = part[part[key] == wanted]
     part = part[part["pattern"].isin(patterns)]
+    if "draw" in part and (part["draw"] >= 0).any():  # random channel draws: each (seed, draw) is one training run
+        part = part.assign(seed=part["seed"].astype(int) * DRAWS_PER_SEED + part["draw"].astype(int))
     tidy = part[["seed", "image", "pattern", value]].rename(columns={value: "score", "pattern": "target"})
     if tidy["target"].nunique() > 1:
         return average_over_targets(tidy, list(patterns))

@@ -89,7 +89,7 @@ class NotebookRun:
         self.results.table(checks, name, caption)
         verdicts = claims.verdict(checks)
         _display(checks, verdicts)
-        show_markdown("\n".join(claims.summary_lines(checks) + list(notes)))
+        show_markdown("\n".join(claims.summary_lines(checks) + list(notes) + [claims.RULE_NOTE]))
         return verdicts
 
 

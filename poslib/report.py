@@ -19,6 +19,7 @@ import matplotlib
 
 matplotlib.use(os.environ.get("MPLBACKEND") or matplotlib.get_backend())
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -70,6 +71,23 @@ class Results:
         text = (f"{caption}\n\n" if caption else "") + markdown_table(frame, digits) + "\n"
         atomic_write_bytes(self.root / "tables" / f"{name}.md", text.encode())
         self._artefact(csv_path, "table", caption)
+
+    def per_image(self, frame: pd.DataFrame, name: str, caption: str = "") -> None:
+        """Save per-image (or per-canvas) rows as ``tables/<name>.parquet`` (zstd-compressed).
+
+        Scores are stored as float32 and repeated labels as categories, so any reader can
+        recompute every statistic of the study from them (``pandas.read_parquet``).
+        """
+        compact = frame.reset_index(drop=True).copy()
+        for column in compact.columns:
+            if compact[column].dtype == np.float64:
+                compact[column] = compact[column].astype(np.float32)
+            elif compact[column].dtype == object:
+                compact[column] = compact[column].astype(str).astype("category")
+        buffer = io.BytesIO()
+        compact.to_parquet(buffer, index=False, compression="zstd")
+        path = atomic_write_bytes(self.root / "tables" / f"{name}.parquet", buffer.getvalue())
+        self._artefact(path, "per-image table", caption)
 
     def figure(self, figure, name: str, caption: str = "") -> None:
         """Save a matplotlib figure as ``figures/<name>.png``."""

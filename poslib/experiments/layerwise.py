@@ -91,14 +91,16 @@ def table2(profile: Profile, bundles: dict[tuple, FeatureBundle],
     by_depth, by_kernel : pandas.DataFrame
         The depth half and the kernel half (:func:`split_table2`) in the columns of
         :data:`TABLE2_COLUMNS` with ``depth`` / ``kernel_size`` after ``pattern``.
+    per_image : pandas.DataFrame
+        The per-image rows of every variant (:func:`poslib.probing.probe`), for the claims and to publish.
     """
     frames = [probe_readout_variants(bundles[row], profile, progress=progress)
               for row in profile.layerwise.readout_rows if row in bundles]
-    variants = summarise(pd.concat(frames, ignore_index=True),
-                         by=["backbone", "weights", "depth", "kernel_size", "test_set", "pattern"])
+    per_image = pd.concat(frames, ignore_index=True)
+    variants = summarise(per_image, by=["backbone", "weights", "depth", "kernel_size", "test_set", "pattern"])
     by_depth, by_kernel = split_table2(with_backbone_class(variants))
     head, tail = TABLE2_COLUMNS[:4], TABLE2_COLUMNS[4:]
-    return by_depth[head + ["depth"] + tail], by_kernel[head + ["kernel_size"] + tail]
+    return by_depth[head + ["depth"] + tail], by_kernel[head + ["kernel_size"] + tail], per_image
 
 
 def width_sweep(profile: Profile, images: ProbeImages, bundles: dict[tuple, FeatureBundle], natural_test: str,
@@ -150,17 +152,19 @@ def table3(profile: Profile, bundles: dict[tuple, FeatureBundle], draw_seed: int
 
     Returns
     -------
-    pandas.DataFrame
+    table : pandas.DataFrame
         Summary over seeds (and draws) in the columns of :data:`TABLE3_COLUMNS`.
+    per_image : pandas.DataFrame
+        The per-image rows (:func:`probe_levels`), for the claims and to publish.
     """
     settings = profile.layerwise
     readout = layerwise_readout(profile)
     frames = [probe_levels(bundles[row], readout, settings.seeds, settings.channels_per_level, settings.channel_draws,
                            draw_seed=draw_seed, progress=progress)
               for row in settings.level_rows if row in bundles]
-    levels = summarise(pd.concat(frames, ignore_index=True),
-                       by=["backbone", "weights", "selection", "level", "n_channels", "test_set", "pattern"])
-    return with_backbone_class(levels)[TABLE3_COLUMNS]
+    per_image = pd.concat(frames, ignore_index=True)
+    levels = summarise(per_image, by=["backbone", "weights", "selection", "level", "n_channels", "test_set", "pattern"])
+    return with_backbone_class(levels)[TABLE3_COLUMNS], per_image
 
 
 def readout_variants(depths, kernel_sizes) -> list[tuple[int, int]]:
