@@ -279,7 +279,7 @@ def _extractor(model: nn.Module, taps: list[str]) -> nn.Module:
     prefixes = {".".join(n.split(".")[:i]) for n in known for i in range(1, n.count(".") + 1)}
     unknown = [t for t in taps if t not in known and t not in prefixes]
     if unknown:
-        hints = {t: difflib.get_close_matches(t, known, n=3) for t in unknown}
+        hints = {t: difflib.get_close_matches(t, sorted(prefixes) + known, n=3) for t in unknown}
         raise ConfigError(f"unknown tap(s) {unknown} (close names: {hints}); the model has {len(known)} nodes, "
                           "listed by poslib.api.tap_names(model) "
                           "(torchvision.models.feature_extraction.get_graph_node_names)")
