@@ -352,6 +352,11 @@ class ModelFeatureConfig(FeatureConfig):
     def __post_init__(self):
         pass  # the model is given: no registry name or padding rule to check
 
+    @property
+    def label(self) -> str:
+        """``<name>/sha256:<weights digest>`` (progress bars, messages)."""
+        return f"{self.backbone}/{self.weights}"
+
 
 def model_feature_config(backbone: TappedBackbone, input_size: int) -> ModelFeatureConfig:
     """The feature configuration of a backbone made by :func:`tap_model`."""

@@ -28,8 +28,8 @@ Reading the numbers
 
 Sources: cached features (:class:`poslib.features.FeatureSet`, float16 memory-mapped,
 read in chunks: :func:`channel_shares`), a backbone and images (the maps at their own
-resolution, streamed batch by batch: :func:`backbone_channel_shares`), or any model with
-node-name taps (:func:`poslib.api.tap_model`). :func:`position_share` takes any of them.
+resolution, streamed batch by batch: :func:`backbone_channel_shares`; any model becomes one
+with :func:`poslib.api.tap_model`). :func:`position_share` takes any of them.
 """
 
 from __future__ import annotations
@@ -229,30 +229,26 @@ def backbone_channel_shares(backbone: TappedBackbone, images, batch_size: int = 
     return [m.result() for m in moments]
 
 
-def position_share(source, images=None, *, taps=None, preprocess=None, input_size: int | None = None,
-                   per_channel: bool = False, batch_size: int = 16, device: torch.device | None = None,
-                   progress: bool = False, name: str | None = None) -> pd.DataFrame:
-    """Probe-free position share per level (module docstring), from cached features or from a network.
+def position_share(source, images=None, *, taps=None, per_channel: bool = False, batch_size: int = 16,
+                   device: torch.device | None = None, progress: bool = False) -> pd.DataFrame:
+    """Probe-free position share per level (module docstring), from cached features or from a backbone.
 
     Parameters
     ----------
-    source : FeatureSet, numpy.ndarray, TappedBackbone or torch.nn.Module
+    source : FeatureSet, numpy.ndarray or TappedBackbone
         Cached features (:class:`~poslib.features.FeatureSet`: its taps are the levels), an
-        (N, C, H, W) array (one level, ``all``), a backbone (its taps), or any model (then
-        ``taps`` are node names, :func:`poslib.api.tap_model`).
+        (N, C, H, W) array (one level, ``all``), or a backbone (its taps at their own
+        resolution): :func:`poslib.backbones.build_backbone`, or any model with node-name
+        taps through :func:`poslib.api.tap_model`.
     images : ImageSet, numpy.ndarray or torch.Tensor, optional
-        The test images, needed for a backbone or a model (uint8 (N, H, W, 3) or float
-        (N, 3, H, W) in [0, 1]).
+        The test images, needed for a backbone (uint8 (N, H, W, 3) or float (N, 3, H, W)
+        in [0, 1]).
     taps : sequence of str, optional
-        Levels to report (a FeatureSet or backbone: default all), or the model's node names.
-    preprocess, name :
-        For a model, as :func:`poslib.api.probe`.
-    input_size : int, optional
-        For a model: the side at which its channels are measured (default: the images').
+        Levels to report (default: all, and ``all`` when there are several).
     per_channel : bool
         Return one row per channel (:func:`channel_table`) instead of one per level.
     batch_size, device, progress :
-        For a backbone or model.
+        For a backbone.
 
     Returns
     -------
@@ -272,21 +268,16 @@ def position_share(source, images=None, *, taps=None, preprocess=None, input_siz
         names, channels = source.tap_names, source.tap_channels
     elif isinstance(source, np.ndarray):
         shares, names, channels = channel_shares(source), ["all"], [source.shape[1]]
-    elif isinstance(source, nn.Module):
+    elif isinstance(source, TappedBackbone):
         if images is None:
-            raise ConfigError("position_share of a network needs images")
-        if not isinstance(source, TappedBackbone):
-            if taps is None:
-                raise ConfigError("position_share of a model needs taps (node names, poslib.api.tap_names)")
-            from .api import tap_model
-
-            size = input_size or int(_as_tensor(images).shape[-1])
-            source, taps = tap_model(source, taps, preprocess=preprocess, input_size=size, name=name), None
+            raise ConfigError("position_share of a backbone needs images")
         parts = backbone_channel_shares(source, images, batch_size, device, progress)
         shares, names, channels = ChannelShares.concatenate(parts), source.tap_names, source.tap_channels
+    elif isinstance(source, nn.Module):
+        raise ConfigError(f"position_share takes a tapped backbone, not a plain {type(source).__name__}: wrap the "
+                          "model with poslib.api.tap_model(model, taps) (taps: node names)")
     else:
-        raise ConfigError(f"position_share takes a FeatureSet, an array, a backbone or a model, "
-                          f"not {type(source).__name__}")
+        raise ConfigError(f"position_share takes a FeatureSet, an array or a backbone, not {type(source).__name__}")
     table = (channel_table if per_channel else share_table)(shares, names, channels)
     if taps is not None:
         unknown = [t for t in taps if t not in names]
@@ -294,7 +285,6 @@ def position_share(source, images=None, *, taps=None, preprocess=None, input_siz
             raise ConfigError(f"unknown tap(s) {unknown}; the levels are {names}")
         table = table[table["level"].isin(list(taps))].reset_index(drop=True)
     return table
-
 
 class _CallableModule(types.ModuleType):
     """This module, callable as :func:`position_share`.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,3 +191,17 @@ def test_package_exposes_the_api_lazily():
     code = "import sys, poslib; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_readme_quick_start_runs(monkeypatch, capsys):
+    """The README's "Quick start from Python" block, as written but at 48 px (to keep the test fast)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Quick start from Python", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert code.count("input_size=112") == 2
+    code = code.replace("input_size=112", "input_size=48")
+    monkeypatch.setenv("POSLIB_PROGRESS", "0")
+    with torch.random.fork_rng(devices=[]):
+        exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "spc on embedded-test" in out and "share_weighted" in out and "layer3" in out

@@ -98,10 +98,12 @@ def test_every_source_gives_the_same_table(rng):
     assert from_cache["share"].to_numpy()[:2] == pytest.approx(
         [np.nanmean(direct_shares(np.asarray(cached.array)[:, :4])),
          np.nanmean(direct_shares(np.asarray(cached.array)[:, 4:]))], rel=1e-5)
-    # a model with node-name taps equals its tapped backbone (maps at their own resolution)
-    from_model = poslib.position_share(model, images.images, taps=["conv1", "conv2"])
-    from_backbone = position_share(backbone, images)
-    assert from_model.drop(columns="level").to_numpy() == pytest.approx(from_backbone.drop(columns="level").to_numpy())
+    # the backbone path reads the maps at their own resolution: the definition on the unresized maps
+    from_backbone = poslib.position_share(backbone, images.images)
+    with torch.inference_mode():
+        maps = backbone(torch.from_numpy(images.images).permute(0, 3, 1, 2).float() / 255)
+    assert from_backbone["share"].to_numpy()[:2] == pytest.approx(
+        [np.nanmean(direct_shares(m.numpy())) for m in maps], rel=1e-6)
     parts = backbone_channel_shares(backbone, images, batch_size=4)
     assert [len(p.share) for p in parts] == [4, 6]
     assert len(position_share(backbone, images, per_channel=True)) == 10
@@ -113,8 +115,8 @@ def test_errors_and_callable_module():
 
     assert callable(module) and callable(poslib.position_share)
     with pytest.raises(ConfigError, match="needs images"):
-        position_share(Tiny())
-    with pytest.raises(ConfigError, match="needs taps"):
+        position_share(api.tap_model(Tiny(), "conv1", input_size=8))
+    with pytest.raises(ConfigError, match="tap_model"):
         position_share(Tiny(), np.zeros((2, 8, 8, 3), np.uint8))
     with pytest.raises(ConfigError, match="unknown tap"):
         position_share(np.zeros((2, 1, 3, 3)), taps=["f1"])
