@@ -224,6 +224,7 @@ def model_identity(extractor: nn.Module, preprocess=None) -> dict[str, str]:
 
 
 def _attribute(module: nn.Module, dotted: str):
+    """``module.a.b`` for ``dotted == "a.b"``."""
     for part in dotted.split("."):
         module = getattr(module, part)
     return module
@@ -258,6 +259,7 @@ class _ModelTaps(nn.Module):
         self.extractor, self.taps, self.preprocess = extractor, list(taps), preprocess
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The taps' maps of a (B, 3, H, W) batch in [0, 1]."""
         if self.preprocess is not None:
             images = self.preprocess(images)
         outputs = self.extractor(images)
@@ -337,6 +339,7 @@ def tap_model(model: nn.Module, taps: str | Sequence[str], *, preprocess=None, i
         raise ConfigError(f"tap(s) {flat} do not give (B, C, H, W) feature maps; tap convolutional nodes")
     backbone = TappedBackbone(safe_name(name), weights_id, taps, [int(m.shape[1]) for m in maps], held, held)
     backbone.display_name, backbone.identity = name, identity
+    backbone.tap_sizes(input_size)  # measured here, on the CPU: a model without parameters has no device to ask
     return backbone
 
 
@@ -407,11 +410,16 @@ def probe_images(images=None, input_size: int = 224, seed: int = 0) -> ProbeImag
         if size != input_size:
             raise ConfigError(f"the given images are {size} px but input_size is {input_size}")
         return images
+    if isinstance(images, (str, Path)) and Path(images).is_dir():
+        raise ConfigError(f"images={str(images)!r} is one folder: give (train folder, test folder), or a profile name")
     if images is None or isinstance(images, str):
         profile = get_profile(images or DEFAULT_IMAGES)
         train = embedded_image_set("train", input_size, profile.n_train or 64, seed)
         candidates = embedded_image_set("test", input_size, max(profile.n_test, 64), seed)
         return _with_synthetic(train, candidates, profile.n_test, True, seed)
+    if not isinstance(images, (tuple, list)) or len(images) != 2:
+        raise ConfigError(f"images must be None, a profile name, a ProbeImages or (train folder, test folder), "
+                          f"not {images!r}")
     train_folder, test_folder = (Path(p) for p in images)
     train = load_image_folder(train_folder, input_size, seed=seed)
     return _with_synthetic(train, load_image_folder(test_folder, input_size, seed=seed), 0, False, seed)

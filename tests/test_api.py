@@ -205,3 +205,21 @@ def test_readme_quick_start_runs(monkeypatch, capsys):
         exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "spc on embedded-test" in out and "share_weighted" in out and "layer3" in out
+
+
+def test_images_from_two_folders(tmp_path):
+    from PIL import Image
+
+    for role, count in (("train", 5), ("test", 3)):
+        folder = tmp_path / role
+        folder.mkdir()
+        for i, image in enumerate(poslib.embedded.embedded_image_set(role, 40, count).images):
+            Image.fromarray(image).save(folder / f"{role}{i}.png")
+    probe_set = api.probe_images((tmp_path / "train", tmp_path / "test"), input_size=SIZE)
+    assert len(probe_set.train) == 5 and [t.name for t in probe_set.tests] == ["test", "black", "white", "noise"]
+    assert len(probe_set.natural_test) == 3 and probe_set.train.images.shape[1:] == (SIZE, SIZE, 3)
+    assert not probe_set.uses_embedded_default
+    with pytest.raises(ConfigError, match="one folder"):
+        api.probe_images(str(tmp_path / "train"), input_size=SIZE)
+    with pytest.raises(ConfigError, match="input_size"):
+        api.probe_images(probe_set, input_size=SIZE * 2)
