@@ -1,5 +1,19 @@
 """poslib: how much position information do CNNs encode?
 
+Where to start
+--------------
+* ``poslib.probe(model, taps=[...])``: measure position in any ``torch.nn.Module`` (taps are
+  torchvision feature-extraction node names; ``poslib.api.tap_names(model)`` lists them);
+  returns a report with per-image rows, a summary and ``.table()`` (SPC per tap and target).
+  ``images="smoke"`` gives a quick look on the embedded photos; README.md, "Quick start from
+  Python", has a runnable example.
+* ``poslib.probe_backbone("vgg16", "imagenet-caffe")``: the same for the study's backbones.
+* ``poslib.position_share(features_or_model, images)``: the probe-free measure (share of a
+  channel's variance that is a fixed map over positions).
+* The study itself: ``python -m poslib run --profile smoke`` renders the notebooks.
+
+These three names are loaded on first use (``import poslib`` stays light).
+
 A small library behind the numbered notebooks of this repository; one module per concept:
 
 ``config``
@@ -68,6 +82,29 @@ A small library behind the numbered notebooks of this repository; one module per
     atomic publishing of a notebook's results, the run lock, clean-up after killed runs.
 ``bench``
     the benchmark of the cached design.
+``api``
+    :func:`probe` of any network, :func:`probe_backbone`, the model identity that keys its cache.
+``position_share``
+    the probe-free position measure.
 """
 
 __version__ = "0.2.0"
+
+#: Public names loaded on first use: name -> module.
+_LAZY = {"probe": "api", "probe_backbone": "api", "ProbeReport": "api", "position_share": "position_share"}
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    """Load :data:`_LAZY`'s names on first use, so ``import poslib`` does not import torch."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
