@@ -364,7 +364,7 @@ class ModelFeatureConfig(FeatureConfig):
 def model_feature_config(backbone: TappedBackbone, input_size: int) -> ModelFeatureConfig:
     """The feature configuration of a backbone made by :func:`tap_model`."""
     return ModelFeatureConfig(backbone=backbone.name, weights=f"sha256:{backbone.identity['weights'][:12]}",
-                              padding=AS_BUILT, input_size=input_size, feature_size=min(FEATURE_SIZE, input_size))
+                              padding_rule=AS_BUILT, input_size=input_size, feature_size=min(FEATURE_SIZE, input_size))
 
 
 def feature_cache_key(backbone: TappedBackbone, image_set: ImageSet, input_size: int) -> str:

@@ -103,7 +103,7 @@ def readout_epoch_flops(config: ReadoutConfig, n_images: int, in_channels: int, 
     first = later = 0
     previous, size = in_channels, side
     for index, width in enumerate(widths):
-        size = size + 2 * config.padding - config.kernel_size + 1
+        size = size + 2 * config.readout_padding - config.kernel_size + 1
         macs = n_images * size * size * width * n_readouts * previous * config.kernel_size ** 2
         if index == 0:
             first += 2 * 2 * macs

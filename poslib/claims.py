@@ -261,9 +261,9 @@ def check_claim_6(readout_paddings: pd.DataFrame, backbone_rules: pd.DataFrame, 
     """
     rows = []
     for (backbone, weights), part in backbone_rules.groupby(["backbone", "weights"], sort=False):
-        if "valid" not in set(part["padding"]) or "zeros" not in set(part["padding"]):
+        if "valid" not in set(part["padding_rule"]) or "zeros" not in set(part["padding_rule"]):
             continue
-        padded, unpadded = (_evidence(part, POSITION_PATTERNS, test_set=natural_test, padding=rule)
+        padded, unpadded = (_evidence(part, POSITION_PATTERNS, test_set=natural_test, padding_rule=rule)
                             for rule in ("zeros", "valid"))
         rows.append(_row("6: removing backbone padding cuts position", f"{backbone}/{weights}",
                          backbone_class(backbone, weights),
@@ -299,7 +299,7 @@ def check_claim_7(saliency: pd.DataFrame, segmentation: pd.DataFrame) -> pd.Data
     """
     rows = []
     for test_set, part in saliency.groupby("test_set", sort=False):
-        by = part.set_index("padding")
+        by = part.set_index("padding_rule")
         if not {"zeros", "valid"} <= set(by.index):
             continue
         z, n = by.loc["zeros"], by.loc["valid"]
@@ -310,7 +310,7 @@ def check_claim_7(saliency: pd.DataFrame, segmentation: pd.DataFrame) -> pd.Data
                          weakest([f_test, mae_test])))
     miou = segmentation[segmentation["metric"] == "miou"]
     for test_set, part in miou.groupby("test_set", sort=False):
-        by = part.set_index("padding")
+        by = part.set_index("padding_rule")
         if {"zeros", "valid"} <= set(by.index):
             z, n = by.loc["zeros"], by.loc["valid"]
             rows.append(_row("7: zero padding helps SOD / segmentation", f"segmentation on {test_set}",
@@ -366,7 +366,7 @@ def check_claim_9(crop_summary: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     for (test_set, fraction), part in crop_summary.groupby(["test_set", "fraction"], sort=False):
-        by = part.set_index("padding")
+        by = part.set_index("padding_rule")
         if "zeros" not in by.index:
             continue
         z = by.loc["zeros"]
@@ -413,7 +413,7 @@ def check_absolute_location(summary: pd.DataFrame) -> pd.DataFrame:
         :func:`poslib.experiments.absolute_location.summarise_location` output.
     """
     rows = []
-    for (padding, depth), part in summary.groupby(["padding", "depth"], sort=False):
+    for (padding, depth), part in summary.groupby(["padding_rule", "depth"], sort=False):
         part = part.sort_values("distance")
         near, far = part.iloc[0], part.iloc[-1]
         chance = float(near["chance"])
@@ -450,7 +450,7 @@ def check_gap_position(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (backbone, weights), part in summary.groupby(["backbone", "weights"], sort=False):
         kind, subject = backbone_class(backbone, weights), f"{backbone}/{weights}"
-        joined = part[part["tap"] == "all"].set_index(["padding", "channels"])
+        joined = part[part["tap"] == "all"].set_index(["padding_rule", "channels"])
         if ("zeros", "all") not in joined.index:
             continue
         zeros = joined.loc[("zeros", "all")]
@@ -488,7 +488,7 @@ def check_padding_parity(summary: pd.DataFrame, tap: str) -> pd.DataFrame:
     """
     rows = []
     part = summary[(summary["filters"] == "symmetrised") & (summary["measure"] == "lr") & (summary["tap"] == tap)]
-    for (backbone, weights, padding), group in part.groupby(["backbone", "weights", "padding"], sort=False):
+    for (backbone, weights, padding), group in part.groupby(["backbone", "weights", "padding_rule"], sort=False):
         even, uneven = group[group["uneven_layers"] == 0], group[group["uneven_layers"] > 0]
         if not len(even) or not len(uneven):
             continue

@@ -46,7 +46,7 @@ class FeatureConfig:
         Registry name (``poslib.backbones.BACKBONES``); old aliases become canonical names.
     weights : str
         ``"imagenet"``, ``"random"``, ``"none"`` or a state-dict path.
-    padding : str
+    padding_rule : str
         Padding rule of the backbone's convolutions (canonical spelling after construction).
     input_size : int
         Side of the square network input.
@@ -58,20 +58,25 @@ class FeatureConfig:
 
     backbone: str
     weights: str
-    padding: str = "zeros"
+    padding_rule: str = "zeros"
     input_size: int = 224
     feature_size: int = 28
     backbone_seed: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "backbone", check_backbone_name(self.backbone))
-        object.__setattr__(self, "padding", check_padding_rule(self.padding))
+        object.__setattr__(self, "padding_rule", check_padding_rule(self.padding))
+
+    @property
+    def padding(self) -> str:
+        """Old name of :attr:`padding_rule`."""
+        return self.padding_rule
 
     @property
     def label(self) -> str:
         """Short human-readable label, e.g. ``vgg16/imagenet`` or ``vgg16/random/pad=valid``."""
         text = f"{self.backbone}/{self.weights}"
-        return text if self.padding == "zeros" else f"{text}/pad={self.padding}"
+        return text if self.padding_rule == "zeros" else f"{text}/pad={self.padding_rule}"
 
 
 @dataclass
@@ -199,7 +204,7 @@ def extract_features(config: FeatureConfig, image_set: ImageSet, cache_root: Pat
                           f"configuration expects input_size={config.input_size}")
     if backbone is None:
         backbone = build_backbone(config.backbone, config.weights, config.backbone_seed, config.input_size,
-                                  config.padding)
+                                  config.padding_rule)
     key = cache_key(config, backbone.weights_id, image_set, backbone.tap_names)
     entry = CacheEntry(f"features/{config.backbone}", key, CACHE_FORMAT_VERSION, cache_root)
     shape = (len(image_set), sum(backbone.tap_channels), config.feature_size, config.feature_size)

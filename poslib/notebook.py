@@ -35,6 +35,18 @@ def show_markdown(text: str) -> None:
     _display(Markdown(text))
 
 
+def show_skipped(rows) -> None:
+    """Show each skipped configuration (:class:`poslib.probing.SkippedRow`) as one markdown line, with its cause.
+
+    Parameters
+    ----------
+    rows : iterable of SkippedRow
+        Configurations that could not run here; nothing is shown when empty.
+    """
+    for row in rows:
+        show_markdown(row.markdown())
+
+
 def show_notice(text: str, embedded: bool) -> None:
     """A quoted paragraph on the data in use; bold when it is the embedded default."""
     show_markdown(f"> **{text}**" if embedded else f"> {text}")

@@ -189,8 +189,8 @@ class SkippedRow:
 
     Attributes
     ----------
-    backbone, weights, padding : str
-        The configuration.
+    backbone, weights, padding_rule : str
+        The configuration (``padding_rule``: the backbone's padding rule).
     cause : str
         :data:`SKIP_WEIGHTS_MISSING` or :data:`SKIP_PADDING_UNSUPPORTED`.
     reason : str
@@ -199,7 +199,7 @@ class SkippedRow:
 
     backbone: str
     weights: str
-    padding: str
+    padding_rule: str
     cause: str
     reason: str
 
@@ -209,7 +209,7 @@ class SkippedRow:
 
     def markdown(self) -> str:
         """One line for a notebook."""
-        return f"> **Skipped {self.backbone} / {self.weights} / padding {self.padding}** ({self.cause}): {self.reason}"
+        return f"> **Skipped {self.backbone} / {self.weights} / padding {self.padding_rule}** ({self.cause}): {self.reason}"
 
 
 #: Causes of a skipped row.
@@ -220,7 +220,7 @@ SKIP_PADDING_UNSUPPORTED = "padding rule not supported by this backbone"
 def extract_bundle(config: FeatureConfig, images: ProbeImages, progress: bool = True) -> FeatureBundle:
     """Features of all image sets of ``images`` under ``config`` (each computed once, then cached)."""
     backbone = build_backbone(config.backbone, config.weights, config.backbone_seed, config.input_size,
-                              config.padding)
+                              config.padding_rule)
     train = extract_features(config, images.train, backbone=backbone, progress=progress)
     tests = [extract_features(config, t, backbone=backbone, progress=progress) for t in images.tests]
     return FeatureBundle(config, train, tests, backbone.weights_id)
@@ -256,7 +256,7 @@ def extract_or_skip(config: FeatureConfig, images: ProbeImages,
     try:
         return extract_bundle(config, images, progress), None
     except SKIPPABLE_ERRORS as error:
-        return None, skipped_row(config.backbone, config.weights, config.padding, error)
+        return None, skipped_row(config.backbone, config.weights, config.padding_rule, error)
 
 
 @dataclass
@@ -316,8 +316,8 @@ def probe(bundle: FeatureBundle, readout: ReadoutConfig, seeds, taps: list[str] 
 def _probe_columns(bundle: FeatureBundle, readout: ReadoutConfig, taps, labels: dict | None) -> dict:
     """The constant columns of a probe's result rows."""
     columns = {"backbone": bundle.config.backbone, "weights": bundle.config.weights,
-               "padding": bundle.config.padding, "taps": "all" if taps is None else "+".join(taps),
-               "depth": readout.depth, "kernel_size": readout.kernel_size, "readout_padding": readout.padding}
+               "padding_rule": bundle.config.padding_rule, "taps": "all" if taps is None else "+".join(taps),
+               "depth": readout.depth, "kernel_size": readout.kernel_size, "readout_padding": readout.readout_padding}
     columns.update(labels or {})
     return columns
 

@@ -126,15 +126,15 @@ HS segmentation .810/.430
 PAPER_TABLE5_SALIENCY = pd.DataFrame(
     [("ECSSD", "valid", .36, .48), ("ECSSD", "zeros", .78, .17), ("PASCAL-S", "valid", .32, .48),
      ("PASCAL-S", "zeros", .66, .21), ("DUT-OMRON", "valid", .25, .48), ("DUT-OMRON", "zeros", .63, .18)],
-    columns=["test_set", "padding", "f_measure", "mae"]).assign(source="paper")
+    columns=["test_set", "padding_rule", "f_measure", "mae"]).assign(source="paper")
 #: Table 5 (b): semantic segmentation, VGG16 on PASCAL VOC 2012 (mIoU in %).
 PAPER_TABLE5_SEGMENTATION = pd.DataFrame(
     [("PASCAL VOC 2012", "valid", 12.3), ("PASCAL VOC 2012", "zeros", 23.1)],
-    columns=["test_set", "padding", "miou_percent"]).assign(source="paper")
+    columns=["test_set", "padding_rule", "miou_percent"]).assign(source="paper")
 
 
 #: The papers' word "none" in the typed tables, as this project's names.
-_NAMES = {"backbone": {"none": RAW_PIXELS}, "padding": {"none": "valid"}}
+_NAMES = {"backbone": {"none": RAW_PIXELS}, "padding_rule": {"none": "valid"}}
 
 
 def _project_names(frame: pd.DataFrame) -> pd.DataFrame:
@@ -189,7 +189,7 @@ def paper_table3() -> pd.DataFrame:
 
 def paper_table4() -> pd.DataFrame:
     """Table 4: backbone padding (zeros / none) and readout padding (0, 1, 2)."""
-    frame = _simple(_TABLE4_TEXT, ["backbone", "padding", "readout_padding", "pattern"])
+    frame = _simple(_TABLE4_TEXT, ["backbone", "padding_rule", "readout_padding", "pattern"])
     return frame.astype({"readout_padding": int})
 
 
@@ -285,13 +285,13 @@ PAPER_TABLES = {
     "table2_depth": PaperTable(paper_table2_depth, ("backbone", "pattern", "depth")),
     "table2_kernel": PaperTable(paper_table2_kernel, ("backbone", "pattern", "kernel_size")),
     "table3": PaperTable(lambda: paper_table3().rename(columns={"taps": "level"}), ("backbone", "pattern", "level")),
-    "table4": PaperTable(paper_table4, ("backbone", "padding", "readout_padding", "pattern")),
+    "table4": PaperTable(paper_table4, ("backbone", "padding_rule", "readout_padding", "pattern")),
     "table5_saliency": PaperTable(
         lambda: PAPER_TABLE5_SALIENCY.rename(columns={"f_measure": "max_f"}), layout="rows",
-        measured=("padding", "test_set", "scored_on", "max_f", "max_f_std", "mae", "mae_std", "n_seeds")),
+        measured=("padding_rule", "test_set", "scored_on", "max_f", "max_f_std", "mae", "mae_std", "n_seeds")),
     "table5_segmentation": PaperTable(
         lambda: PAPER_TABLE5_SEGMENTATION, layout="rows", prepare=_miou_percent,
-        measured=("padding", "test_set", "scored_on", "miou_percent", "miou_percent_std", "n_seeds")),
+        measured=("padding_rule", "test_set", "scored_on", "miou_percent", "miou_percent_std", "n_seeds")),
     "table6": PaperTable(paper_table6, ("task", "pattern"), paper_weights=False),
 }
 

@@ -181,20 +181,6 @@ def bar_plot(summary: pd.DataFrame, x: str, hue: str, value: str = "spc", title:
     return figure
 
 
-def show_skipped(rows) -> None:
-    """Show each skipped configuration (:class:`poslib.probing.SkippedRow`) as one markdown line, with its cause.
-
-    Parameters
-    ----------
-    rows : iterable of SkippedRow
-        Configurations that could not run here; nothing is shown when empty.
-    """
-    from .notebook import show_markdown  # notebook imports this module
-
-    for row in rows:
-        show_markdown(row.markdown())
-
-
 def model_label(frame: pd.DataFrame) -> pd.Series:
     """``backbone/weights`` of every row: the one name of a probed model in plots and panels."""
     return frame["backbone"] + "/" + frame["weights"]

@@ -416,7 +416,7 @@ def write_index(out_root: Path, statuses: dict[str, str] | None = None) -> Path:
                   f" finished {info.get('finished', '-')}; wall time {info.get('wall_time_s', '-')} s"
                   f" on {info.get('platform', {}).get('device', '-')}{_weight_cache_note(info)}"]
         for skipped in info.get("skipped", []):
-            lines.append(f"- skipped: {skipped['backbone']}/{skipped['weights']}, padding {skipped.get('padding', 'zeros')}"
+            lines.append(f"- skipped: {skipped['backbone']}/{skipped['weights']}, padding {skipped.get('padding_rule', skipped.get('padding', 'zeros'))}"
                          f" ({skipped.get('cause', 'see the notebook')})")
         lines.append("")
         for artefact in info.get("artefacts", []):

@@ -27,7 +27,7 @@ def with_backbone_class(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 #: Columns that identify a configuration in per-image results.
-CONFIG_COLUMNS = ["backbone", "weights", "padding", "taps", "depth", "kernel_size", "readout_padding"]
+CONFIG_COLUMNS = ["backbone", "weights", "padding_rule", "taps", "depth", "kernel_size", "readout_padding"]
 
 
 def aggregate_over_seeds(per_seed: pd.DataFrame, by: list[str], values, seed_column: str = "seed",

@@ -340,7 +340,7 @@ def _scored_predictions(models: dict[str, list[TrainedModel]], data: TaskData, p
             regions = {SHARED_REGION: shared} if own == shared else {SHARED_REGION: shared, FULL_FRAME: own}
             for scored_on, region in regions.items():
                 for trained in trained_models:
-                    labels = {"padding": padding, "seed": trained.config.seed, "test_set": test.name,
+                    labels = {"padding_rule": padding, "seed": trained.config.seed, "test_set": test.name,
                               "scored_on": scored_on}
                     yield labels, predict(trained.model, test.images, region), region.crop(test.targets)
 
@@ -359,7 +359,7 @@ def evaluate_segmentation(models: dict[str, list[TrainedModel]], data: TaskData)
     region (:func:`_scored_predictions`), long format."""
     frames = [segmentation_scores(prediction, targets, data.class_names, data.ignore_index).assign(**labels)
               for labels, prediction, targets in _scored_predictions(models, data, predict_labels)]
-    return pd.concat(frames, ignore_index=True)[["padding", "seed", "test_set", "scored_on", "metric", "class",
+    return pd.concat(frames, ignore_index=True)[["padding_rule", "seed", "test_set", "scored_on", "metric", "class",
                                                  "value"]]
 
 
@@ -374,6 +374,6 @@ def train_task_models(data: TaskData, padding_rules, epochs: int, batch_size: in
 def training_histories(models: dict[str, list[TrainedModel]]) -> pd.DataFrame:
     """Mean training loss per epoch of every model (columns task, padding, seed, epoch, loss)."""
     frames = [trained.history.groupby("epoch", as_index=False)["loss"].mean()
-              .assign(task=trained.config.task, padding=padding, seed=trained.config.seed)
+              .assign(task=trained.config.task, padding_rule=padding, seed=trained.config.seed)
               for padding, trained_models in models.items() for trained in trained_models]
-    return pd.concat(frames, ignore_index=True)[["task", "padding", "seed", "epoch", "loss"]]
+    return pd.concat(frames, ignore_index=True)[["task", "padding_rule", "seed", "epoch", "loss"]]

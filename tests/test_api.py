@@ -82,7 +82,7 @@ def test_resnet18_report(images):
     assert len(per_image) == 3 * 2 * (8 + 3)
     assert set(per_image["pattern"]) == {"H", "G"}
     assert set(per_image["taps"]) == {"all", "layer1", "layer2"}
-    assert set(per_image["backbone"]) == {"resnet18 random"} and set(per_image["padding"]) == {api.AS_BUILT}
+    assert set(per_image["backbone"]) == {"resnet18 random"} and set(per_image["padding_rule"]) == {api.AS_BUILT}
     assert {"spc", "spc_std", "mae", "mae_std", "n_seeds", "n_images", "test_set", "pattern"} <= set(summary.columns)
     assert len(summary) == 3 * 2 * 4 and set(summary["n_images"]) == {8, 1}
     assert report.tap_channels == [64, 128] and report.tap_sizes == [8, 4]

@@ -112,7 +112,7 @@ def test_claim_5_detects_a_non_monotone_trend():
 
 
 def test_claim_6_needs_a_drop_beyond_the_interval():
-    rules = _by("padding", [("zeros", .8), ("valid", .79)], std=0.02)
+    rules = _by("padding_rule", [("zeros", .8), ("valid", .79)], std=0.02)
     pads = pd.DataFrame([("pixels", "none", rp, "SOD", p, spc, 0.01, 3) for rp, spc in [(0, 0.0), (1, .3), (2, .4)]
                          for p in ("H", "G")],
                         columns=["backbone", "weights", "readout_padding", "test_set", "pattern", "spc", "spc_std",
@@ -121,14 +121,14 @@ def test_claim_6_needs_a_drop_beyond_the_interval():
     assert checks.set_index("subject")["outcome"].to_dict() == {
         "vgg16/imagenet-caffe": "inconclusive", "pixels/none, readout padding 1": "holds",
         "pixels/none, readout padding 2": "holds"}
-    rules = _by("padding", [("zeros", .8), ("valid", .4)], std=0.02)
+    rules = _by("padding_rule", [("zeros", .8), ("valid", .4)], std=0.02)
     assert (claims.check_claim_6(pads, rules, "SOD")["outcome"] == "holds").all()
 
 
 def test_claim_7_on_both_sides():
-    saliency = pd.DataFrame({"padding": ["zeros", "valid"], "test_set": "SOD", "max_f": [.7, .6], "mae": [.2, .3],
+    saliency = pd.DataFrame({"padding_rule": ["zeros", "valid"], "test_set": "SOD", "max_f": [.7, .6], "mae": [.2, .3],
                              "max_f_std": [.01, .01], "mae_std": [.01, .01], "n_seeds": 3})
-    segmentation = pd.DataFrame({"padding": ["zeros", "valid"], "test_set": "CamVid", "metric": "miou",
+    segmentation = pd.DataFrame({"padding_rule": ["zeros", "valid"], "test_set": "CamVid", "metric": "miou",
                                  "value": [.40, .39], "value_std": [.02, .02], "n_seeds": 3})
     checks = claims.check_claim_7(saliency, segmentation).set_index("subject")["outcome"]
     assert checks["saliency on SOD"] == "holds" and checks["segmentation on CamVid"] == "inconclusive"
@@ -144,7 +144,7 @@ def test_claim_8_compares_only_the_given_same_architecture_pairs():
 
 
 def test_claim_9_on_both_sides():
-    crop = pd.DataFrame({"padding": ["zeros", "valid"], "test_set": "SOD", "fraction": 0.2,
+    crop = pd.DataFrame({"padding_rule": ["zeros", "valid"], "test_set": "SOD", "fraction": 0.2,
                          "toward_centre": [0.03, 0.0], "toward_centre_sem": [0.005, 0.005], "n_images": 100})
     assert (claims.check_claim_9(crop)["outcome"] == "holds").all()
     crop["toward_centre"] = [0.004, 0.0]

@@ -31,7 +31,7 @@ def test_features_are_computed_once_then_read_from_the_cache(tiny_set, private_c
 def test_key_changes_with_padding_and_images(tiny_set):
     features.FORWARD_PASSES.clear()
     extract_features(CONFIG, tiny_set, progress=False)
-    extract_features(FeatureConfig("efficientnet-lite0", "random", padding="replicate", input_size=32, feature_size=8),
+    extract_features(FeatureConfig("efficientnet-lite0", "random", padding_rule="replicate", input_size=32, feature_size=8),
                      tiny_set, progress=False)
     changed = ImageSet("tiny", tiny_set.images.copy(), tiny_set.ids, "test", "dataset")
     changed.images[0, 0, 0, 0] ^= 1

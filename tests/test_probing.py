@@ -57,7 +57,7 @@ def test_missing_weights_skip_the_row_with_a_reason(tiny_images, tmp_path, monke
 
 
 def test_an_unsupported_padding_rule_is_skipped_with_its_true_cause(tiny_images):
-    probed = probing.probe_rows([FeatureConfig("pixels", "none", padding="valid", input_size=32)], tiny_images,
+    probed = probing.probe_rows([FeatureConfig("pixels", "none", padding_rule="valid", input_size=32)], tiny_images,
                                 probing.readout_config_for(TINY), (0,), progress=False)
     assert probed.per_image.empty
     assert probed.skipped[0].cause == probing.SKIP_PADDING_UNSUPPORTED and "no convolution" in probed.skipped[0].reason

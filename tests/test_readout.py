@@ -117,7 +117,7 @@ def test_grouped_seeds_equal_separate_single_seed_trainings(depth, kernel_size, 
     """float32 mode: one grouped model over 3 seeds == 3 single-seed trainings, each on its own batch order."""
     feature_array = rng.standard_normal((12, 6, 12, 12)).astype(np.float16)
     targets = patterns.make_patterns(16)
-    config = ReadoutConfig(depth=depth, kernel_size=kernel_size, padding=padding, hidden_channels=4, epochs=3,
+    config = ReadoutConfig(depth=depth, kernel_size=kernel_size, readout_padding=padding, hidden_channels=4, epochs=3,
                            batch_size=4, target_size=16, lr=0.05, compute="float32")
     seeds = [5, 1, 2]
     grouped = train_readouts(feature_array, targets, config, seeds, progress=False)
@@ -231,7 +231,7 @@ def _coarse_problem(rng, n_images=24):
 def test_coarse_taps_at_their_own_resolution_train_the_same_readout(kernel_size, padding, depth, rng, monkeypatch):
     monkeypatch.setattr("poslib.readout.inputs.NATIVE_MIN_SAVED_CHANNELS", 0)
     features, sizes = _coarse_problem(rng)
-    config = ReadoutConfig(epochs=4, batch_size=8, target_size=32, kernel_size=kernel_size, padding=padding,
+    config = ReadoutConfig(epochs=4, batch_size=8, target_size=32, kernel_size=kernel_size, readout_padding=padding,
                            depth=depth, hidden_channels=2, compute="float32")
     targets = patterns.make_patterns(32)
     as_cached = train_readouts(features, targets, config, [0, 1], progress=False)

@@ -85,7 +85,7 @@ def test_beside_paper_puts_the_papers_numbers_next_to_every_table():
 
 
 def test_beside_paper_stacks_the_paper_rows_of_table5_under_ours():
-    measured = pd.DataFrame({"padding": ["zeros"], "test_set": ["ECSSD"], "scored_on": ["shared region"],
+    measured = pd.DataFrame({"padding_rule": ["zeros"], "test_set": ["ECSSD"], "scored_on": ["shared region"],
                              "metric": ["miou"], "class": ["all"], "value": [0.25], "value_std": [0.01],
                              "n_seeds": [2]})
     table = reference.beside_paper("table5_segmentation", pd.concat([measured, measured.assign(metric="iou")]))

@@ -210,14 +210,14 @@ def run_location_study(settings, seeds=None, progress=None) -> pd.DataFrame:
         model = train_location_net(train_x, train_y, depth, settings.location_channels, padding,
                                    settings.location_epochs, seed)
         for distance, accuracy in accuracy_by_distance(model, test_x, test_y, test_d).items():
-            rows.append({"padding": padding, "depth": depth, "receptive_field": stacked_receptive_field(depth),
+            rows.append({"padding_rule": padding, "depth": depth, "receptive_field": stacked_receptive_field(depth),
                          "distance": distance, "seed": seed, "accuracy": accuracy})
     return pd.DataFrame(rows)
 
 
 def summarise_location(per_seed: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds of the accuracy per padding, depth and distance (plus ``chance``)."""
-    keys = ["padding", "depth", "receptive_field", "distance"]
+    keys = ["padding_rule", "depth", "receptive_field", "distance"]
     return aggregate_over_seeds(per_seed, keys, ["accuracy"]).assign(chance=CHANCE)
 
 
@@ -251,7 +251,7 @@ def describe_reach(summary: pd.DataFrame, min_gain: float) -> str:
     -------
     str
     """
-    reach = summary[summary["accuracy"] > CHANCE + min_gain].groupby(["padding", "depth"])["distance"].max()
+    reach = summary[summary["accuracy"] > CHANCE + min_gain].groupby(["padding_rule", "depth"])["distance"].max()
     return (f"Farthest distance (px) at which accuracy exceeds chance by more than {min_gain}: "
             + "; ".join(f"{p}, depth {d} (receptive field {stacked_receptive_field(d)} px): {v} px"
                         for (p, d), v in reach.items())
@@ -262,8 +262,8 @@ def plot_location(summary: pd.DataFrame):
     """Accuracy against distance to the border (one panel per depth / receptive field, a line per padding)."""
     from ..report import line_panels
 
-    return line_panels(summary, "distance", "accuracy", hue="padding", col="depth", yerr="accuracy_std",
+    return line_panels(summary, "distance", "accuracy", hue="padding_rule", col="depth", yerr="accuracy_std",
                        col_order=sorted(summary["depth"].unique()), hline=CHANCE, ylim=(0.3, 1.02),
                        panel_title=lambda _, depth: f"depth {depth}, receptive field {stacked_receptive_field(depth)} px",
-                       xlabel="distance to the border (px)", ylabel="left/right accuracy", legend_title="padding",
+                       xlabel="distance to the border (px)", ylabel="left/right accuracy", legend_title="padding rule",
                        panel_size=(3.4, 2.8))

@@ -108,7 +108,7 @@ def crop_shift_table(models: dict[str, list[TrainedModel]], data: TaskData, frac
     """:func:`crop_shift` of every saliency model (every training seed) on every test set; columns
     padding, seed and test_set added."""
     frames = [crop_shift(trained.model, test.images, fractions)
-              .assign(padding=padding, seed=trained.config.seed, test_set=test.name)
+              .assign(padding_rule=padding, seed=trained.config.seed, test_set=test.name)
               for padding, trained_models in models.items() for trained in trained_models for test in data.tests]
     return pd.concat(frames, ignore_index=True)
 
@@ -117,7 +117,7 @@ def summarise_crop_shift(per_image: pd.DataFrame) -> pd.DataFrame:
     """Mean, standard error and count of the shifts per padding, test set and fraction (NaN rows
     dropped; images of every training seed pooled, ``n_images`` counts image-seed pairs)."""
     valid = per_image.dropna(subset=["shift_x"])
-    grouped = valid.groupby(["padding", "test_set", "fraction", "kept_width", "cut"], sort=False)
+    grouped = valid.groupby(["padding_rule", "test_set", "fraction", "kept_width", "cut"], sort=False)
     summary = grouped.agg(shift_x=("shift_x", "mean"), abs_shift_x=("shift_x", lambda s: s.abs().mean()),
                           toward_centre=("toward_centre", "mean"),
                           toward_centre_sem=("toward_centre", lambda s: s.std(ddof=1) / np.sqrt(max(len(s), 1))),

@@ -214,16 +214,16 @@ def run_gap_study(settings, train_photos: np.ndarray, test_photos: np.ndarray, s
             continue
         rows, mass = probe_pooled(pooled_taps(backbone, train_x), train_y, pooled_taps(backbone, test_x), test_y,
                                   n_classes, settings.seeds, settings.gap_top_k, settings.gap_epochs)
-        frames.append(pd.DataFrame(rows).assign(backbone=backbone_name, weights=weights, padding=rule))
+        frames.append(pd.DataFrame(rows).assign(backbone=backbone_name, weights=weights, padding_rule=rule))
         masses[(backbone_name, weights, rule)] = mass
     per_seed = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    columns = ["backbone", "weights", "padding", "tap", "channels", "k", "seed", "accuracy"]
+    columns = ["backbone", "weights", "padding_rule", "tap", "channels", "k", "seed", "accuracy"]
     return per_seed[columns] if len(per_seed) else per_seed, skipped, masses
 
 
 def summarise_gap(per_seed: pd.DataFrame, grid: int) -> pd.DataFrame:
     """Mean and std over seeds per backbone, rule, tap and channel selection (plus ``chance``)."""
-    keys = ["backbone", "weights", "padding", "tap", "channels", "k"]
+    keys = ["backbone", "weights", "padding_rule", "tap", "channels", "k"]
     return aggregate_over_seeds(per_seed, keys, ["accuracy"]).assign(chance=1.0 / grid ** 2)
 
 
@@ -241,10 +241,10 @@ def mass_concentration(masses: dict, fractions=(0.01, 0.05, 0.1)) -> pd.DataFram
             ordered = np.sort(mass)[::-1]
             for fraction in fractions:
                 top = max(1, int(round(fraction * len(mass))))
-                rows.append({"backbone": backbone, "weights": weights, "padding": rule, "fraction": fraction,
+                rows.append({"backbone": backbone, "weights": weights, "padding_rule": rule, "fraction": fraction,
                              "n_channels": top, "seed": seed, "mass_share": float(ordered[:top].sum() / mass.sum())})
     frame = pd.DataFrame(rows)
-    return aggregate_over_seeds(frame, ["backbone", "weights", "padding", "fraction", "n_channels"], ["mass_share"])
+    return aggregate_over_seeds(frame, ["backbone", "weights", "padding_rule", "fraction", "n_channels"], ["mass_share"])
 
 
 def gap_study(profile: Profile, images: ProbeImages,
@@ -280,10 +280,10 @@ def plot_gap(summary: pd.DataFrame):
     from ..report import line_panels, model_label
 
     part = summary[summary["channels"] == "all"]
-    return line_panels(part.assign(model=model_label(part)), "tap", "accuracy", hue="padding", col="model",
+    return line_panels(part.assign(model=model_label(part)), "tap", "accuracy", hue="padding_rule", col="model",
                        yerr="accuracy_std", categorical_x=True, hline=float(part["chance"].iloc[0]), ylim=(0, 1.02),
                        panel_title=lambda _, model: model, xlabel="tap (global average pooled)",
-                       ylabel="position accuracy", legend_title="padding", panel_size=(3.8, 3.0))
+                       ylabel="position accuracy", legend_title="padding rule", panel_size=(3.8, 3.0))
 
 
 def plot_channel_mass(masses: dict, key):

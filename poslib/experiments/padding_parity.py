@@ -166,7 +166,7 @@ def run_parity_study(settings, progress=None) -> tuple[pd.DataFrame, pd.DataFram
     rows, layer_rows, maps = [], [], {}
     for backbone_name, weights, rule, size in (progress(configs) if progress else configs):
         backbone = build_backbone(backbone_name, weights, 0, size, rule)
-        labels = {"backbone": backbone_name, "weights": weights, "padding": rule, "input_size": size}
+        labels = {"backbone": backbone_name, "weights": weights, "padding_rule": rule, "input_size": size}
         uneven = uneven_layers(backbone, size)
         layer_rows.append({**labels, "uneven_layers": uneven})
         found, maps[(backbone_name, weights, rule, size)] = uniform_asymmetry(backbone, size, settings.parity_levels)
@@ -178,7 +178,7 @@ def run_parity_study(settings, progress=None) -> tuple[pd.DataFrame, pd.DataFram
 
 def summarise_asymmetry(per_level: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over grey levels of the asymmetry, long format (``measure`` lr / tb)."""
-    keys = ["backbone", "weights", "padding", "input_size", "uneven_layers", "filters", "tap"]
+    keys = ["backbone", "weights", "padding_rule", "input_size", "uneven_layers", "filters", "tap"]
     wide = aggregate_over_seeds(per_level, keys, ["lr_asymmetry", "tb_asymmetry"], seed_column="level")
     parts = [wide[keys].assign(kind="uniform input", measure=m, value=wide[f"{m}_asymmetry"],
                                value_std=wide[f"{m}_asymmetry_std"], n=wide["n_seeds"], unit="grey levels")
@@ -199,7 +199,7 @@ def readout_side_errors(probed, n_bins: int, band: float = 0.1, patterns=("H", "
         _, sides = border_errors(bundle, result, n_bins, band, patterns=patterns)
         frames.append(side_asymmetry(sides).assign(input_size=config.input_size))
     wide = pd.concat(frames, ignore_index=True)
-    keys = ["backbone", "weights", "padding", "input_size", "pattern"]
+    keys = ["backbone", "weights", "padding_rule", "input_size", "pattern"]
     parts = [wide[keys].rename(columns={"pattern": "tap"}).assign(
         filters="as trained", kind="readout side error", measure=m, value=wide[m], value_std=wide[f"{m}_std"], n=wide["n_seeds"],
         unit="seeds") for m in ("right_minus_left", "bottom_minus_top")]
@@ -208,7 +208,7 @@ def readout_side_errors(probed, n_bins: int, band: float = 0.1, patterns=("H", "
 
 def worst_size(summary: pd.DataFrame, backbone: str, tap: str) -> int:
     """Input size with the largest left-right asymmetry of ``tap`` (zero padding, symmetrised filters)."""
-    part = summary[(summary["backbone"] == backbone) & (summary["padding"] == "zeros") & (summary["tap"] == tap)
+    part = summary[(summary["backbone"] == backbone) & (summary["padding_rule"] == "zeros") & (summary["tap"] == tap)
                    & (summary["measure"] == "lr") & (summary["filters"] == "symmetrised")]
     return int(part.sort_values("value").iloc[-1]["input_size"])
 
@@ -272,7 +272,7 @@ def worst_sizes(summary: pd.DataFrame, profile: Profile, tap: str) -> dict[str, 
 def lr_asymmetry_view(summary: pd.DataFrame, tap: str) -> pd.DataFrame:
     """Left-right asymmetry of ``tap`` per backbone, rule and size, trained against symmetrised filters (reading)."""
     return summary[(summary["tap"] == tap) & (summary["measure"] == "lr")].pivot_table(
-        index=["backbone", "padding", "input_size", "uneven_layers"], columns="filters", values="value").round(3)
+        index=["backbone", "padding_rule", "input_size", "uneven_layers"], columns="filters", values="value").round(3)
 
 
 def partial_rule_view(gap: pd.DataFrame, asymmetry: pd.DataFrame, tap: str,
@@ -296,14 +296,14 @@ def partial_rule_view(gap: pd.DataFrame, asymmetry: pd.DataFrame, tap: str,
         A row per study, backbone and weights, a column per rule.
     """
     rules = list(rules)
-    columns = ["study", "backbone", "weights", "padding", "value"]
+    columns = ["study", "backbone", "weights", "padding_rule", "value"]
     return pd.concat([
-        gap[(gap["tap"] == "all") & (gap["channels"] == "all") & gap["padding"].isin(rules)]
+        gap[(gap["tap"] == "all") & (gap["channels"] == "all") & gap["padding_rule"].isin(rules)]
         .assign(study="2: position accuracy after pooling", value=lambda f: f["accuracy"])[columns],
-        asymmetry[(asymmetry["tap"] == tap) & (asymmetry["measure"] == "lr") & asymmetry["padding"].isin(rules)]
+        asymmetry[(asymmetry["tap"] == tap) & (asymmetry["measure"] == "lr") & asymmetry["padding_rule"].isin(rules)]
         .assign(study=lambda f: f"3: lr asymmetry of {tap}, " + f["filters"] + ", " + f["input_size"].astype(str)
                 + " px")[columns],
-    ]).pivot_table(index=["study", "backbone", "weights"], columns="padding", values="value", sort=False).round(3)
+    ]).pivot_table(index=["study", "backbone", "weights"], columns="padding_rule", values="value", sort=False).round(3)
 
 
 def plot_asymmetry(summary: pd.DataFrame, tap: str):
@@ -312,7 +312,7 @@ def plot_asymmetry(summary: pd.DataFrame, tap: str):
 
     part = summary[(summary["tap"] == tap) & (summary["kind"] == "uniform input") & (summary["measure"] == "lr")]
     return line_panels(part.assign(input_size=part["input_size"].astype(str)), "input_size", "value",
-                       hue=["backbone", "padding"], col="filters", yerr="value_std", categorical_x=True,
+                       hue=["backbone", "padding_rule"], col="filters", yerr="value_std", categorical_x=True,
                        col_order=("as trained", "symmetrised"), figsize=(8, 2.9),
                        panel_title=lambda _, filters: (f"left-right asymmetry of {tap}, uniform input, "
                                                        f"{filters} filters"),

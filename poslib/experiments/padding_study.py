@@ -49,7 +49,7 @@ def probe_backbone_rules(profile: Profile, images: ProbeImages, progress: bool =
     configurations a backbone cannot run are skipped with their cause.
     """
     settings = profile.padding_study
-    configs = [FeatureConfig(backbone, weights, padding=rule, input_size=profile.input_size)
+    configs = [FeatureConfig(backbone, weights, padding_rule=rule, input_size=profile.input_size)
                for backbone, weights in settings.rule_rows for rule in settings.rules]
     return probe_rows(configs, images, study_readout(profile), settings.seeds, train_images=settings.train_images,
                       progress=progress)
@@ -90,14 +90,14 @@ def probe_readout_paddings(profile: Profile, images: ProbeImages, rules: ProbedR
             if padding == 0 and config in known:
                 result = known[config][1]
             else:
-                result = probe(bundle, study_readout(profile, padding=padding), settings.seeds, progress=progress)
+                result = probe(bundle, study_readout(profile, readout_padding=padding), settings.seeds, progress=progress)
             frames.append(result.per_image)
             probed[(config, padding)] = (bundle, result)
     return ProbedRows(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), skipped, probed)
 
 
 #: Columns of the published padding tables, in order (``readout_padding`` only in Table 4).
-TABLE4_COLUMNS = ["backbone", "weights", "backbone_class", "padding", "readout_padding", "pattern", "test_set", "spc",
+TABLE4_COLUMNS = ["backbone", "weights", "backbone_class", "padding_rule", "readout_padding", "pattern", "test_set", "spc",
                   "spc_std", "mae", "mae_std", "n_seeds", "n_images", "n_constant"]
 
 
@@ -109,7 +109,7 @@ def summarise_study(probed: ProbedRows, varied: str) -> pd.DataFrame:
     probed : ProbedRows
         Output of :func:`probe_backbone_rules` or :func:`probe_readout_paddings`.
     varied : str
-        The setting the study varies: ``"padding"`` (backbone rule) or ``"readout_padding"``.
+        The setting the study varies: ``"padding_rule"`` (backbone rule) or ``"readout_padding"``.
 
     Returns
     -------
@@ -156,8 +156,8 @@ def table4(readout_paddings: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
         Columns :data:`TABLE4_COLUMNS`, rows ordered by backbone class.
     """
     return with_backbone_class(pd.concat([
-        readout_paddings.assign(padding="zeros"),
-        rules[rules["padding"] != "zeros"].assign(readout_padding=0),
+        readout_paddings.assign(padding_rule="zeros"),
+        rules[rules["padding_rule"] != "zeros"].assign(readout_padding=0),
     ], ignore_index=True))[TABLE4_COLUMNS]
 
 
@@ -236,7 +236,7 @@ def border_errors(bundle: FeatureBundle, result: ProbeResult, n_bins: int, band:
     size = bundle.config.input_size
     targets = make_patterns(size, PATTERN_NAMES)
     labels = {"backbone": bundle.config.backbone, "weights": bundle.config.weights,
-              "padding": bundle.config.padding}
+              "padding_rule": bundle.config.padding_rule}
     rings, sides = [], []
     for seed, model in result.readouts.items():
         predictions = predict(model, bundle.tests[test_index].array, size)
@@ -251,7 +251,7 @@ def border_errors(bundle: FeatureBundle, result: ProbeResult, n_bins: int, band:
 
 def side_asymmetry(sides: pd.DataFrame) -> pd.DataFrame:
     """Right-minus-left and bottom-minus-top error per configuration and pattern (mean, std over seeds)."""
-    keys = ["backbone", "weights", "padding", "pattern"]
+    keys = ["backbone", "weights", "padding_rule", "pattern"]
     wide = sides.pivot_table(index=keys + ["seed"], columns="side", values="abs_error").reset_index()
     wide = wide.assign(right_minus_left=wide["right"] - wide["left"], bottom_minus_top=wide["bottom"] - wide["top"])
     return aggregate_over_seeds(wide, keys, ["right_minus_left", "bottom_minus_top"])[
@@ -282,7 +282,7 @@ def border_analysis(rules: ProbedRows, n_bins: int, band: float, patterns=("H", 
         ring_frames.append(rings_part)
         side_frames.append(sides_part)
     rings = aggregate_over_seeds(pd.concat(ring_frames, ignore_index=True),
-                                 ["backbone", "weights", "padding", "pattern", "distance"], ["abs_error"],
+                                 ["backbone", "weights", "padding_rule", "pattern", "distance"], ["abs_error"],
                                  n_pixels=("n_pixels", "first"))
     return rings, side_asymmetry(pd.concat(side_frames, ignore_index=True))
 
@@ -322,7 +322,7 @@ def seam_test(rules: ProbedRows, images: ProbeImages, rule: str = "circular", pa
     """
     rows = []
     for config, (bundle, result) in rules.probed.items():
-        if config.padding != rule:
+        if config.padding_rule != rule:
             continue
         test, natural = bundle.tests[0], images.natural_test
         size = config.input_size
@@ -336,7 +336,7 @@ def seam_test(rules: ProbedRows, images: ProbeImages, rule: str = "circular", pa
             rolled_prediction = predict(model, rolled, size)
             for pattern in patterns:
                 t = PATTERN_NAMES.index(pattern)
-                rows.append({"backbone": config.backbone, "weights": config.weights, "padding": rule,
+                rows.append({"backbone": config.backbone, "weights": config.weights, "padding_rule": rule,
                              "pattern": pattern, "shift": shift, "seed": seed,
                              "spc_unrolled": spearman_per_image(unrolled_prediction[:, t], targets[t])[0].mean(),
                              "spc_fixed_frame": spearman_per_image(rolled_prediction[:, t], targets[t])[0].mean(),
@@ -344,7 +344,7 @@ def seam_test(rules: ProbedRows, images: ProbeImages, rule: str = "circular", pa
                                                                   np.roll(targets[t], shift, axis=1))[0].mean()})
     if not rows:
         return pd.DataFrame()
-    keys = ["backbone", "weights", "padding", "pattern", "shift"]
+    keys = ["backbone", "weights", "padding_rule", "pattern", "shift"]
     return aggregate_over_seeds(pd.DataFrame(rows), keys, ["spc_unrolled", "spc_fixed_frame", "spc_seam_frame"])
 
 
@@ -362,11 +362,11 @@ def plot_border_errors(rings: pd.DataFrame, pattern_column: str = "pattern"):
     """
     from ..report import line_panels, model_label
 
-    return line_panels(rings.assign(model=model_label(rings)), "distance", "abs_error", hue="padding",
+    return line_panels(rings.assign(model=model_label(rings)), "distance", "abs_error", hue="padding_rule",
                        col=pattern_column, row="model", yerr="abs_error_std", fixed_colours=True, sharex=True,
                        sharey=False, panel_title=lambda model, pattern: f"{model}, {pattern}",
                        xlabel="distance to border (0 = border, 1 = centre)", ylabel="abs. error",
-                       label_every_panel=True, legend_title="padding")
+                       label_every_panel=True, legend_title="padding rule")
 
 
 def describe_padding_rules(rules: pd.DataFrame, asymmetry: pd.DataFrame, natural_test: str,
@@ -386,13 +386,13 @@ def describe_padding_rules(rules: pd.DataFrame, asymmetry: pd.DataFrame, natural
     lines = []
     part = rules[(rules["test_set"] == natural_test) & rules["pattern"].isin(patterns)]
     for (backbone, weights), group in part.groupby(["backbone", "weights"], sort=False):
-        spc = group.groupby("padding", sort=False)["spc"].mean().sort_values(ascending=False)
+        spc = group.groupby("padding_rule", sort=False)["spc"].mean().sort_values(ascending=False)
         ranking = ", ".join(f"{rule} {value:.3f}" for rule, value in spc.items())
         lines.append(f"- **{backbone}/{weights}**, mean SPC over {'/'.join(patterns)} by padding rule: {ranking}; "
                      f"lowest: `{spc.index[-1]}`, highest: `{spc.index[0]}`.")
     h = asymmetry[asymmetry["pattern"] == "H"]
     for row in h.itertuples():
-        if row.padding == "zeros":
+        if row.padding_rule == "zeros":
             lines.append(f"- Side errors of H on {row.backbone}/{row.weights} (zeros): right minus left "
                          f"{row.right_minus_left:+.3f} (std {row.right_minus_left_std:.3f} over {row.n_seeds} seeds).")
     return lines

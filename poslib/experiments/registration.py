@@ -100,7 +100,7 @@ def registration_table(side: int, padding_rules, convs: tuple[int, ...] = VGG_SM
                                                         receptive_field_centres(side, rule, convs))):
             read = decoder_read_matrix(pixels, side, index, convs, rule) @ np.arange(geometry.size)
             every_pixel = np.arange(side)  # a stretched map covers the whole input
-            rows.append({"padding": rule, "tap": f"f{index + 1}", "stride": geometry.stride,
+            rows.append({"padding_rule": rule, "tap": f"f{index + 1}", "stride": geometry.stride,
                          "offset": geometry.offset, "n_positions": geometry.size,
                          "n_unclipped": int(centres["inside"].sum()),
                          "registered_px": _misregistration(centres, read, pixels),

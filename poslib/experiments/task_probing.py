@@ -30,7 +30,7 @@ REFERENCE_NETWORKS = (
 #: Architecture named in Table 6 for each backbone.
 ARCHITECTURES = {"vggsmall": "small VGG", "vgg16": "VGG16", "efficientnet-lite0": "EfficientNet-Lite0"}
 #: Columns of the published Table 6.
-TABLE6_COLUMNS = ["model", "task", "architecture", "padding", "test_set", "pattern", "spc", "spc_std", "mae", "mae_std",
+TABLE6_COLUMNS = ["model", "task", "architecture", "padding_rule", "test_set", "pattern", "spc", "spc_std", "mae", "mae_std",
                   "n_seeds", "n_images"]
 #: (architecture, pixel-task model, classification model) pairs that test claim 8.
 SAME_ARCHITECTURE_PAIRS = (
@@ -62,22 +62,22 @@ def table6_configs(trained: dict[str, dict[str, list[TrainedModel]]], padding_ru
     Returns
     -------
     list of dict
-        ``{"model", "task", "architecture", "padding", "train_seed", "readout_seeds", "config"}``
+        ``{"model", "task", "architecture", "padding_rule", "train_seed", "readout_seeds", "config"}``
         with a :class:`poslib.features.FeatureConfig`.
     """
     rows = []
     for task, models in trained.items():
         for rule in padding_rules:
             for trained_model in models.get(rule, []):
-                rows.append({"model": f"vggsmall-{task}/{rule}", "task": task, "padding": rule,
+                rows.append({"model": f"vggsmall-{task}/{rule}", "task": task, "padding_rule": rule,
                              "train_seed": trained_model.config.seed,
-                             "config": FeatureConfig("vggsmall", str(trained_model.weights_path), padding=rule,
+                             "config": FeatureConfig("vggsmall", str(trained_model.weights_path), padding_rule=rule,
                                                      input_size=input_size)})
     for seed in random_seeds:
-        rows.append({"model": "vggsmall/random", "task": "random init", "padding": "zeros", "train_seed": seed,
+        rows.append({"model": "vggsmall/random", "task": "random init", "padding_rule": "zeros", "train_seed": seed,
                      "config": FeatureConfig("vggsmall", "random", input_size=input_size, backbone_seed=seed)})
     for model, task, backbone, weights in REFERENCE_NETWORKS:
-        rows.append({"model": model, "task": task, "padding": "zeros", "train_seed": 0,
+        rows.append({"model": model, "task": task, "padding_rule": "zeros", "train_seed": 0,
                      "config": FeatureConfig(backbone, weights, input_size=input_size)})
     readout_seeds = tuple(readout_seeds)
     for row in rows:
@@ -118,7 +118,7 @@ def summarise_table6(per_image: pd.DataFrame) -> pd.DataFrame:
     readouts are both sources of spread, so ``n_seeds`` counts their pairs.
     """
     paired = per_image.assign(seed=per_image["train_seed"].astype(str) + "/" + per_image["seed"].astype(str))
-    return summarise(paired, by=["model", "task", "architecture", "padding", "test_set", "pattern"])
+    return summarise(paired, by=["model", "task", "architecture", "padding_rule", "test_set", "pattern"])
 
 
 def probe_task_encoders(profile: Profile, images: ProbeImages, trained: dict[str, dict[str, list[TrainedModel]]],

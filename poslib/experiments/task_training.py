@@ -80,12 +80,12 @@ def plot_training_curves(history: pd.DataFrame):
     """
     from ..report import line_panels
 
-    curves = (history.groupby(["task", "padding", "epoch"], sort=False)["loss"].agg(["mean", "min", "max"])
+    curves = (history.groupby(["task", "padding_rule", "epoch"], sort=False)["loss"].agg(["mean", "min", "max"])
               .reset_index().sort_values("epoch", kind="stable"))
-    return line_panels(curves.assign(epoch=curves["epoch"] + 1), "epoch", "mean", hue="padding", col="task",
+    return line_panels(curves.assign(epoch=curves["epoch"] + 1), "epoch", "mean", hue="padding_rule", col="task",
                        band=("min", "max"), figsize=(12, 3.2), sharey=False, panel_title=lambda _, task: task,
                        panel_title_size=None, xlabel="epoch", ylabel="training loss", label_every_panel=True,
-                       legend_title="padding", legend_panel="first")
+                       legend_title="padding rule", legend_panel="first")
 
 
 def shared_regions(datasets, padding_rules) -> dict[str, Region]:
@@ -126,7 +126,7 @@ def table5_saliency(models: Models, data: TaskData) -> pd.DataFrame:
         padding, test_set, scored_on, :data:`SALIENCY_SCORES` with their ``_std``, n_seeds,
         n_images and ``protocol``.
     """
-    return aggregate_over_seeds(evaluate_saliency(models, data), ["padding", "test_set", "scored_on"],
+    return aggregate_over_seeds(evaluate_saliency(models, data), ["padding_rule", "test_set", "scored_on"],
                                 SALIENCY_SCORES, n_images=("n_images", "max")).assign(protocol=SALIENCY_PROTOCOL)
 
 
@@ -145,7 +145,7 @@ def table5_segmentation(models: Models, data: TaskData) -> pd.DataFrame:
         padding, test_set, scored_on, metric, class, value, value_std, n_seeds.
     """
     return aggregate_over_seeds(evaluate_segmentation(models, data),
-                                ["padding", "test_set", "scored_on", "metric", "class"], ["value"])
+                                ["padding_rule", "test_set", "scored_on", "metric", "class"], ["value"])
 
 
 def plot_examples(models: Models, data: TaskData, n_images: int = 4):
@@ -189,7 +189,7 @@ def plot_examples(models: Models, data: TaskData, n_images: int = 4):
 def iou_by_class(table: pd.DataFrame) -> pd.DataFrame:
     """Per-class IoU of a Table 5 (b) summary, a column per scored region and padding rule (for reading)."""
     return table[table["metric"] == "iou"].pivot_table(
-        index="class", columns=["scored_on", "padding"], values="value", sort=False).round(3)
+        index="class", columns=["scored_on", "padding_rule"], values="value", sort=False).round(3)
 
 
 def shared_rows(*tables: pd.DataFrame) -> tuple[pd.DataFrame, ...]:

@@ -52,8 +52,8 @@ class ReadoutConfig:
         Number of convolution layers (the paper: 1, 2, 3).
     kernel_size : int
         Kernel side (the paper: 1, 3, 5, 7).
-    padding : int
-        Zero padding of each readout convolution (the paper: 0, 1, 2).
+    readout_padding : int
+        Zero padding of each readout convolution (the paper: 0, 1, 2); ``padding`` is its old name.
     hidden_channels : int or None
         Channels of intermediate layers per target; None keeps the input count (the paper).
     epochs : int
@@ -72,7 +72,7 @@ class ReadoutConfig:
 
     depth: int = 1
     kernel_size: int = 3
-    padding: int = 0
+    readout_padding: int = 0
     hidden_channels: int | None = None
     epochs: int = 15
     lr: float = 0.1
@@ -83,9 +83,14 @@ class ReadoutConfig:
     compute: str = "auto"
 
     def __post_init__(self):
-        if self.depth < 1 or self.kernel_size < 1 or self.padding < 0 or self.epochs < 1:
+        if self.depth < 1 or self.kernel_size < 1 or self.readout_padding < 0 or self.epochs < 1:
             raise ConfigError(f"invalid readout configuration {self}")
         check_choice(self.compute, COMPUTE_MODES, "readout compute mode")
+
+    @property
+    def padding(self) -> int:
+        """Old name of :attr:`readout_padding`."""
+        return self.readout_padding
 
     @property
     def milestone(self) -> int:
@@ -102,8 +107,10 @@ class PosENet(nn.Module):
         Channels of the concatenated features.
     n_targets : int
         Number of position targets trained together.
-    depth, kernel_size, padding, hidden_channels :
+    depth, kernel_size, hidden_channels :
         As in :class:`ReadoutConfig`.
+    padding : int
+        :attr:`ReadoutConfig.readout_padding`.
     """
 
     def __init__(self, in_channels: int, n_targets: int = 5, depth: int = 1, kernel_size: int = 3,

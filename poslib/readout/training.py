@@ -125,7 +125,7 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 models.append(PosENet(in_channels, n_targets, config.depth, config.kernel_size,
-                                      config.padding, config.hidden_channels))
+                                      config.readout_padding, config.hidden_channels))
     # channels-last weights: oneDNN's convolution (backward above all) is faster with them
     model = PosENet.stack(models).to(device=device, memory_format=torch.channels_last)
     first = model.convolutions()[0]
@@ -134,7 +134,7 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
         first.weight.copy_(first.weight[:, order])
     out_size = inputs.side
     for _ in range(config.depth):
-        out_size = out_size + 2 * config.padding - config.kernel_size + 1
+        out_size = out_size + 2 * config.readout_padding - config.kernel_size + 1
     target_tensor = torch.from_numpy(np.asarray(targets, dtype=np.float32)).to(device)
     criterion = UpsampledMSE(target_tensor.repeat(len(seeds), 1, 1), out_size)
     optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
@@ -174,7 +174,7 @@ def _train_reference(inputs, targets: np.ndarray, config: ReadoutConfig, seed: i
     if model is None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = PosENet(inputs.shape[1], len(targets), config.depth, config.kernel_size, config.padding,
+            model = PosENet(inputs.shape[1], len(targets), config.depth, config.kernel_size, config.readout_padding,
                             config.hidden_channels)
     model = model.to(device=device, memory_format=torch.channels_last)
     target_tensor = torch.from_numpy(np.asarray(targets, dtype=np.float32)).to(device)

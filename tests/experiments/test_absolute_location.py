@@ -21,7 +21,7 @@ def test_zero_padding_beats_chance_near_the_border_and_full_stays_at_chance():
     settings = config.BeyondSettings(seeds=(0,), location_canvas=24, location_height=10, location_patch=4,
                                      location_distances=(0, 6), location_depths=(2,), location_channels=8,
                                      location_train=64, location_test=100, location_epochs=15)
-    summary = al.summarise_location(al.run_location_study(settings)).set_index(["padding", "distance"])
+    summary = al.summarise_location(al.run_location_study(settings)).set_index(["padding_rule", "distance"])
     assert summary.loc[("zeros", 0), "accuracy"] > 0.75
     assert summary.loc[("valid", 0), "accuracy"] > 0.75
     assert abs(summary.loc["full", "accuracy"].mean() - 0.5) < 0.1
@@ -48,7 +48,7 @@ def test_stacked_receptive_field_keeps_its_former_name():
 def test_describe_reach_names_the_farthest_distance_above_chance():
     import pandas as pd
 
-    summary = pd.DataFrame({"padding": ["zeros"] * 3 + ["full"], "depth": [2] * 4, "distance": [0, 4, 8, 0],
+    summary = pd.DataFrame({"padding_rule": ["zeros"] * 3 + ["full"], "depth": [2] * 4, "distance": [0, 4, 8, 0],
                             "accuracy": [0.9, 0.7, 0.52, 0.5]})
     text = al.describe_reach(summary, 0.1)
     assert "zeros, depth 2" in text and ": 4 px" in text and "full" not in text

@@ -57,7 +57,7 @@ def test_partial_rule_is_installed_on_efficientnet():
 def test_check_gap_position_reads_the_summary():
     import pandas as pd
 
-    rows = [{"backbone": "vgg16", "weights": "imagenet-caffe", "padding": p, "tap": "all", "channels": c, "k": k,
+    rows = [{"backbone": "vgg16", "weights": "imagenet-caffe", "padding_rule": p, "tap": "all", "channels": c, "k": k,
              "accuracy": a, "accuracy_std": 0.01, "n_seeds": 3, "chance": 1 / 9}
             for p, c, k, a in (("zeros", "all", 100, 0.8), ("zeros", "top-8", 8, 0.7), ("zeros", "random-8", 8, 0.3),
                                ("circular", "all", 100, 0.2))]

@@ -40,9 +40,9 @@ def test_vgg_pooling_counts_odd_sizes_as_uneven():
 def test_partial_rule_view_sets_studies_2_and_3_side_by_side():
     import pandas as pd
 
-    gap = pd.DataFrame({"tap": ["all", "all", "f1"], "channels": ["all"] * 3, "padding": ["zeros", "partial", "zeros"],
+    gap = pd.DataFrame({"tap": ["all", "all", "f1"], "channels": ["all"] * 3, "padding_rule": ["zeros", "partial", "zeros"],
                         "backbone": ["b"] * 3, "weights": ["w"] * 3, "accuracy": [0.9, 0.8, 0.1]})
-    asymmetry = pd.DataFrame({"tap": ["f4"] * 2, "measure": ["lr"] * 2, "padding": ["zeros", "partial"],
+    asymmetry = pd.DataFrame({"tap": ["f4"] * 2, "measure": ["lr"] * 2, "padding_rule": ["zeros", "partial"],
                               "backbone": ["b"] * 2, "weights": ["w"] * 2, "filters": ["as trained"] * 2,
                               "input_size": [33] * 2, "value": [0.2, 0.3]})
     view = pp.partial_rule_view(gap, asymmetry, "f4")

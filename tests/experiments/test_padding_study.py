@@ -32,7 +32,7 @@ def test_error_by_side_sees_an_asymmetric_error():
 
 
 def test_side_asymmetry_aggregates_over_seeds():
-    sides = pd.DataFrame([{"backbone": "b", "weights": "w", "padding": "zeros", "pattern": "H", "seed": seed,
+    sides = pd.DataFrame([{"backbone": "b", "weights": "w", "padding_rule": "zeros", "pattern": "H", "seed": seed,
                            "side": side, "abs_error": value}
                           for seed, shift in ((0, 0.1), (1, 0.3))
                           for side, value in (("left", 0.2), ("right", 0.2 + shift), ("top", 0.1), ("bottom", 0.1))])
@@ -49,9 +49,9 @@ def _summary(column, values):
 
 
 def test_table4_joins_readout_paddings_and_backbone_rules_once_each():
-    table = padding_study.table4(_summary("readout_padding", [0, 1, 2]), _summary("padding", ["zeros", "valid"]))
+    table = padding_study.table4(_summary("readout_padding", [0, 1, 2]), _summary("padding_rule", ["zeros", "valid"]))
     assert list(table.columns) == padding_study.TABLE4_COLUMNS
-    assert list(zip(table["padding"], table["readout_padding"])) == [("zeros", 0), ("zeros", 1), ("zeros", 2),
+    assert list(zip(table["padding_rule"], table["readout_padding"])) == [("zeros", 0), ("zeros", 1), ("zeros", 2),
                                                                     ("valid", 0)]
-    rules = padding_study.rules_table(_summary("padding", ["zeros", "valid"]))
+    rules = padding_study.rules_table(_summary("padding_rule", ["zeros", "valid"]))
     assert "readout_padding" not in rules and list(rules["backbone_class"].unique()) == ["control"]

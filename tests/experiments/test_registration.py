@@ -19,5 +19,5 @@ def test_every_variant_is_registered_within_one_pixel_and_stretching_is_not(side
     assert (table["n_unclipped"] > 0).all()
     assert table["registered_px"].max() <= 1.0
     # negative control: the probe does see misregistration where there is some
-    unpadded = table[table["padding"] == "valid"].set_index("tap")["stretched_px"]
+    unpadded = table[table["padding_rule"] == "valid"].set_index("tap")["stretched_px"]
     assert unpadded["f5"] > 10 and unpadded["f1"] > 1

@@ -28,7 +28,7 @@ def test_rows_cover_every_training_seed_and_name_the_architecture():
 
 def test_summary_counts_training_and_readout_seed_pairs():
     per_image = pd.DataFrame({
-        "model": "m", "task": "t", "architecture": "a", "padding": "zeros", "test_set": "s", "pattern": "H",
+        "model": "m", "task": "t", "architecture": "a", "padding_rule": "zeros", "test_set": "s", "pattern": "H",
         "train_seed": [0, 0, 1, 1], "seed": [0, 0, 0, 0], "image": [0, 1, 0, 1],
         "spc": [0.5, 0.7, 0.8, 1.0], "mae": 0.1, "constant": False})
     summary = task_probing.summarise_table6(per_image).iloc[0]
