@@ -55,10 +55,13 @@ CONTROL_ROWS = (
     ("vgg16", "random-bias"),
     ("resnet152", "random"),
 )
-#: The paper's own input convention (unnormalised [0, 1] RGB) on the same VGG16 weights: one extra row.
-PAPER_CONVENTION_ROW = ("vgg16", "imagenet-caffe-unnormalised")
+#: The same Caffe VGG16 weights under the other input conventions (:mod:`poslib.weights`): what torchvision's
+#: ImageNet VGG16 sees from the paper's ToTensor()-only input, and unnormalised [0, 1] RGB fed as it is.
+CONVENTION_ROWS = (("vgg16", "imagenet-caffe-paper-input"), ("vgg16", "imagenet-caffe-unnormalised"))
+#: Old name of the unnormalised-input row.
+PAPER_CONVENTION_ROW = CONVENTION_ROWS[1]
 #: Rows of notebook 02 (the paper's Table 1 and its controls).
-TABLE1_ROWS = IMAGENET_ROWS + (PAPER_CONVENTION_ROW,) + CONTROL_ROWS
+TABLE1_ROWS = IMAGENET_ROWS + CONVENTION_ROWS + CONTROL_ROWS
 
 
 @dataclass(frozen=True)
@@ -339,6 +342,17 @@ class Profile:
         ``smoke``, ``default`` or ``paper``.
     n_train, n_test : int
         Number of natural training / test images (``0`` means all available).
+    train_images, test_images : str
+        The natural training and test sets (:func:`poslib.data.natural_image_set`; a notebook's
+        parameter of the same name overrides them): ECSSD and PASCAL-S, the paper's test set.
+    second_test_images : str
+        A second natural test set, so every verdict is seen on two photo sets ("" for none).
+    second_train_images : str
+        A second training set for notebook 02, whose readouts are tested on the same test
+        sets: Black and White are single images, so their verdicts need the spread over
+        training sets ("" for none).
+    n_noise : int
+        Independent noise images (same generator, different seeds) in the Noise test set.
     epochs : int
         Readout training epochs; the learning rate drops x0.1 after two thirds of them
         (the paper: 15 epochs, drop at epoch 10).
@@ -372,6 +386,11 @@ class Profile:
     input_size: int = 224
     batch_size: int = 32
     compute: str = "bfloat16"
+    train_images: str = "ECSSD"
+    test_images: str = "PASCAL-S"
+    second_test_images: str = "SOD"
+    second_train_images: str = "CamVid/train"
+    n_noise: int = 30
     layerwise: LayerwiseSettings = field(default_factory=LayerwiseSettings)
     padding_study: PaddingStudySettings = field(default_factory=PaddingStudySettings)
     tasks: TaskSettings = field(default_factory=TaskSettings)
@@ -427,7 +446,7 @@ _DEFAULT_STUDY_ROWS = (("vgg16", "imagenet-caffe"), ("efficientnet-lite0", "imag
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        name="smoke", n_train=24, n_test=8, epochs=4, seeds=(0,),
+        name="smoke", n_train=24, n_test=8, epochs=4, seeds=(0,), n_noise=4,
         backbones=((RAW_PIXELS, "none"), ("vgg16", "random"), ("efficientnet-lite0", "imagenet")),
         input_size=112, batch_size=8,
         layerwise=LayerwiseSettings(hidden_channels=4, readout_rows=((RAW_PIXELS, "none"),),
@@ -451,7 +470,7 @@ PROFILES: dict[str, Profile] = {
             input_sizes=(64, 112), readout_train=16, readout_test=8, readout_epochs=3, border_bins=4),
     ),
     "default": Profile(
-        name="default", n_train=400, n_test=100, epochs=DEFAULT_EPOCHS, seeds=(0, 1, 2),
+        name="default", n_train=400, n_test=300, epochs=DEFAULT_EPOCHS, seeds=(0, 1, 2),
         backbones=TABLE1_ROWS,
         layerwise=LayerwiseSettings(
             batch_size=16, hidden_channels=4, train_images=200,
