@@ -115,36 +115,38 @@ def check_controls(positive: pd.DataFrame, negative: pd.DataFrame) -> pd.DataFra
     return checks[checks["pattern"].isin(EASY_PATTERNS)].reset_index(drop=True)
 
 
-def check_claims_1_to_3(summary: pd.DataFrame, natural_test: str) -> pd.DataFrame:
-    """Claims 1-3 of the paper from a Table-1 summary.
+def check_claims_1_to_3(summary: pd.DataFrame, natural_test) -> pd.DataFrame:
+    """Claims 1-3 of the paper from Table 1's per-image rows (or its summary).
 
     * 1: the raw-pixel readout (no backbone) has no position: H, V, G about 0 within
-      :data:`NO_INFO_MAX`;
+      :data:`NO_INFO_MAX`, per natural test set;
     * 2: CNN features recover position: H, V, G above :data:`RECOVERS_MIN`, per test set;
-    * 3: stripes are harder: mean SPC over H, V, G greater than over HS, VS.
+    * 3: stripes are harder: mean SPC over H, V, G greater than over HS, VS, per natural test set.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         Per-image rows (:func:`poslib.probing.probe`) or a Table-1 summary (columns
         backbone, weights, test_set, pattern, spc, spc_std, n_seeds).
-    natural_test : str
-        Name of the natural-image test set in ``summary``.
+    natural_test : str or list of str
+        The natural-image test set(s) in ``summary``.
 
     Returns
     -------
     pandas.DataFrame
-        One row per claim and backbone (and test set for claim 2).
+        One row per claim, backbone and test set.
     """
+    naturals = [natural_test] if isinstance(natural_test, str) else list(natural_test)
     rows = []
     for (backbone, weights), part in summary.groupby(["backbone", "weights"], sort=False):
         subject, kind = f"{backbone}/{weights}", backbone_class(backbone, weights)
-        natural = {p: _evidence(part, [p], test_set=natural_test) for p in EASY_PATTERNS}
         if backbone == RAW_PIXELS:
-            tests = [compare(e, 0.0, "within", NO_INFO_MAX) for e in natural.values()]
-            rows.append(_row("1: no backbone, no position", subject, kind,
-                             ", ".join(f"{p} {_mean(e):+.3f}" for p, e in natural.items()),
-                             weakest(tests, "within", NO_INFO_MAX)))
+            for name in naturals:
+                natural = {p: _evidence(part, [p], test_set=name) for p in EASY_PATTERNS}
+                tests = [compare(e, 0.0, "within", NO_INFO_MAX) for e in natural.values()]
+                rows.append(_row("1: no backbone, no position", f"{subject} on {name}", kind,
+                                 ", ".join(f"{p} {_mean(e):+.3f}" for p, e in natural.items()),
+                                 weakest(tests, "within", NO_INFO_MAX)))
             continue
         for test_set in part["test_set"].unique():
             scores = {p: _evidence(part, [p], test_set=test_set) for p in EASY_PATTERNS}
@@ -152,10 +154,40 @@ def check_claims_1_to_3(summary: pd.DataFrame, natural_test: str) -> pd.DataFram
             rows.append(_row("2: CNN features recover position", f"{subject} on {test_set}", kind,
                              ", ".join(f"{p} {_mean(e):.3f}" for p, e in scores.items()),
                              weakest(tests, "greater", RECOVERS_MIN)))
-        easy = _evidence(part, EASY_PATTERNS, test_set=natural_test)
-        stripes = _evidence(part, STRIPE_PATTERNS, test_set=natural_test)
-        rows.append(_row("3: stripes are harder", subject, kind,
-                         f"mean SPC H/V/G {_mean(easy):.3f} vs HS/VS {_mean(stripes):.3f}", compare(easy, stripes)))
+        for name in naturals:
+            easy = _evidence(part, EASY_PATTERNS, test_set=name)
+            stripes = _evidence(part, STRIPE_PATTERNS, test_set=name)
+            rows.append(_row("3: stripes are harder", f"{subject} on {name}", kind,
+                             f"mean SPC H/V/G {_mean(easy):.3f} vs HS/VS {_mean(stripes):.3f}", compare(easy, stripes)))
+    return pd.DataFrame(rows)
+
+
+def across_training_sets(checks: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per check seen with readouts trained on each training set (name -> claims table).
+
+    A check **holds** when it holds for every training set, is **contradicted** when it is
+    contradicted for every one, and is **inconclusive** otherwise: a verdict that depends on
+    which photos the readout learned from is no verdict. The interval is the envelope of the
+    sets' intervals and the difference their mean; the evidence names each set. With one
+    training set its table is returned as it is.
+    """
+    if len(checks) == 1:
+        return next(iter(checks.values())).reset_index(drop=True)
+    names = list(checks)
+    tagged = pd.concat([table.assign(train_set=name) for name, table in checks.items()], ignore_index=True)
+    rows = []
+    for (claim, subject), part in tagged.groupby(["claim", "subject"], sort=False):
+        outcomes = set(part["outcome"])
+        outcome = next(iter(outcomes)) if len(outcomes) == 1 and len(part) == len(names) else INCONCLUSIVE
+        first = part.iloc[0]
+        rows.append({"claim": claim, "subject": subject, "backbone_class": first["backbone_class"],
+                     "evidence": "; ".join(f"trained on {r.train_set}: {r.evidence}" for r in part.itertuples()),
+                     "difference": float(part["difference"].mean()), "low": float(part["low"].min()),
+                     "high": float(part["high"].max()), "n_images": int(part["n_images"].min()),
+                     "n_seeds": int(part["n_seeds"].min()), "outcome": outcome,
+                     "rule": f"decided only when it comes out the same with every training set ({', '.join(names)}): "
+                             + "; ".join(f"{r.train_set}: {r.outcome}" for r in part.itertuples())
+                             + f"; each: {first['rule']}"})
     return pd.DataFrame(rows)
 
 
@@ -213,7 +245,7 @@ def check_claim_4(by_depth: pd.DataFrame, by_kernel: pd.DataFrame, natural_test:
             values = {v: _evidence(part, POSITION_PATTERNS, test_set=natural_test, **{setting: v})
                       for v in sorted(part[setting].unique())}
             rows.append(_row(f"4: {'deeper readout' if setting == 'depth' else 'larger kernel'} recovers more",
-                             f"{backbone}/{weights}", backbone_class(backbone, weights),
+                             f"{backbone}/{weights} on {natural_test}", backbone_class(backbone, weights),
                              f"mean SPC H,G by {setting}: {_trend(values)}",
                              compare(values[max(values)], values[min(values)])))
     return pd.DataFrame(rows)
@@ -236,7 +268,7 @@ def check_claim_5(levels: pd.DataFrame, natural_test: str) -> pd.DataFrame:
         names = sorted(level for level in part["level"].unique() if level != "all")
         values = {level: _evidence(part, POSITION_PATTERNS, test_set=natural_test, level=level) for level in names}
         steps = [compare(b, a) for a, b in zip(list(values.values()), list(values.values())[1:])]
-        rows.append(_row("5: deeper levels hold more position", f"{backbone}/{weights} ({selection})",
+        rows.append(_row("5: deeper levels hold more position", f"{backbone}/{weights} ({selection}) on {natural_test}",
                          backbone_class(backbone, weights), f"mean SPC H,G: {_trend(values)}", weakest(steps)))
     return pd.DataFrame(rows)
 
@@ -265,7 +297,7 @@ def check_claim_6(readout_paddings: pd.DataFrame, backbone_rules: pd.DataFrame, 
             continue
         padded, unpadded = (_evidence(part, POSITION_PATTERNS, test_set=natural_test, padding_rule=rule)
                             for rule in ("zeros", "valid"))
-        rows.append(_row("6: removing backbone padding cuts position", f"{backbone}/{weights}",
+        rows.append(_row("6: removing backbone padding cuts position", f"{backbone}/{weights} on {natural_test}",
                          backbone_class(backbone, weights),
                          f"mean SPC H,G zeros {_mean(padded):.3f} vs valid {_mean(unpadded):.3f}",
                          compare(padded, unpadded)))
@@ -274,7 +306,8 @@ def check_claim_6(readout_paddings: pd.DataFrame, backbone_rules: pd.DataFrame, 
         values = {p: _evidence(pixels, POSITION_PATTERNS, test_set=natural_test, readout_padding=p)
                   for p in sorted(pixels["readout_padding"].unique())}
         for padding in [p for p in values if p > 0]:
-            rows.append(_row("6: readout zero padding creates position", f"{RAW_PIXELS}/none, readout padding {padding}",
+            rows.append(_row("6: readout zero padding creates position",
+                             f"{RAW_PIXELS}/none, readout padding {padding}, on {natural_test}",
                              backbone_class(RAW_PIXELS, "none"), f"mean SPC H,G by readout padding: {_trend(values)}",
                              compare(values[padding], values[0])))
     return pd.DataFrame(rows)
@@ -518,7 +551,7 @@ def check_input_size(summary: pd.DataFrame, natural_test: str) -> pd.DataFrame:
     for (backbone, weights), part in summary.groupby(["backbone", "weights"], sort=False):
         values = {s: _evidence(part, POSITION_PATTERNS, test_set=natural_test, input_size=s)
                   for s in sorted(part["input_size"].unique())}
-        rows.append(_row("B4: larger inputs hold less position", f"{backbone}/{weights}",
+        rows.append(_row("B4: larger inputs hold less position", f"{backbone}/{weights} on {natural_test}",
                          backbone_class(backbone, weights), f"mean SPC H,G by input size: {_trend(values)}",
                          compare(values[min(values)], values[max(values)])))
     return pd.DataFrame(rows)

@@ -117,6 +117,10 @@ def dataset_image_dir(root: Path, dataset: str) -> Path:
     return folder
 
 
+#: The natural image sets used when a setting is empty and a data root is set.
+DEFAULT_IMAGE_SETS = {"train": "ECSSD", "test": "PASCAL-S"}
+
+
 def natural_image_set(spec: str, role: str, size: int, limit: int, data_root: Path | None,
                       seed: int = 0) -> ImageSet:
     """Resolve a notebook's image-set setting into an :class:`ImageSet`.
@@ -128,8 +132,9 @@ def natural_image_set(spec: str, role: str, size: int, limit: int, data_root: Pa
         (``"ECSSD"``, ``"CamVid/test"``), ``"embedded"``, or a path to any folder of images
         (a relative path is taken relative to the repository root, as for the data root).
     role : {"train", "test"}
-        Which default applies: ECSSD for training, SOD for testing; the embedded
-        default's training or test photos when there is no data root.
+        Which default applies: :data:`DEFAULT_IMAGE_SETS` (a profile's ``train_images`` /
+        ``test_images`` are passed as ``spec``); the embedded default's training or test
+        photos when there is no data root.
     size, limit, seed :
         As in :func:`load_image_folder`.
     data_root : Path or None
@@ -141,7 +146,7 @@ def natural_image_set(spec: str, role: str, size: int, limit: int, data_root: Pa
         if data_root is None:
             spec = "embedded"
         else:
-            spec = "ECSSD" if role == "train" else "SOD"
+            spec = DEFAULT_IMAGE_SETS[role]
     if spec == "embedded":
         return embedded_image_set(role, size, limit or 64, seed=seed)
     path = Path(spec).expanduser()
@@ -188,11 +193,20 @@ def rolled_image_set(image_set: ImageSet, seed: int = 0) -> ImageSet:
                     source=f"{image_set.source}, each image rolled circularly (seed {seed})", kind=image_set.kind)
 
 
-def synthetic_image_sets(size: int, seed: int = 0) -> list[ImageSet]:
-    """The Black, White and Noise inputs, one single-image set each."""
-    return [ImageSet(name=name, images=synthetic_image(name, size, seed)[None], ids=[name],
-                     source=f"poslib.patterns.synthetic_image(seed={seed})", kind="synthetic")
-            for name in SYNTHETIC_NAMES]
+def synthetic_image_sets(size: int, seed: int = 0, n_noise: int = 1) -> list[ImageSet]:
+    """The Black and White inputs (one image each: they are unique) and Noise (``n_noise`` images).
+
+    Noise image ``i`` is the same generator with seed ``seed + i``, so a verdict on Noise has a
+    spread over images like a natural test set.
+    """
+    sets = []
+    for name in SYNTHETIC_NAMES:
+        count = max(1, n_noise) if name == "noise" else 1
+        images = np.stack([synthetic_image(name, size, seed + i) for i in range(count)])
+        ids = [name] if count == 1 else [f"{name}-{seed + i}" for i in range(count)]
+        sets.append(ImageSet(name=name, images=images, ids=ids, kind="synthetic",
+                             source=f"poslib.patterns.synthetic_image(seed={seed}{f'..{seed + count - 1}' if count > 1 else ''})"))
+    return sets
 
 
 # ----------------------------------------------------------------------------- paired data

@@ -43,23 +43,36 @@ class ProbeImages:
     train : ImageSet
         Natural training images.
     tests : list of ImageSet
-        The natural test set first, then Black, White and Noise.
+        The natural test sets first (``n_natural`` of them), then Black, White and Noise.
     uses_embedded_default : bool
         True when no dataset folder was used.
     removed_duplicates : list of dict
         Test images dropped because they are near-duplicates of a training image
-        (:mod:`poslib.near_duplicates`): test id, training id, Hamming distance.
+        (:mod:`poslib.near_duplicates`): test id, training id, Hamming distance, test set.
+    n_natural : int
+        How many of ``tests`` are natural photo sets.
     """
 
     train: ImageSet
     tests: list[ImageSet]
     uses_embedded_default: bool
     removed_duplicates: list[dict] = field(default_factory=list)
+    n_natural: int = 1
 
     @property
     def natural_test(self) -> ImageSet:
-        """The natural-image test set."""
+        """The (first) natural-image test set: the one compared with the paper."""
         return self.tests[0]
+
+    @property
+    def natural_tests(self) -> list[ImageSet]:
+        """Every natural-image test set (the first, then the second photo set if any)."""
+        return self.tests[:self.n_natural]
+
+    @property
+    def synthetic_tests(self) -> list[ImageSet]:
+        """Black, White and Noise."""
+        return self.tests[self.n_natural:]
 
     def notice(self) -> str:
         """A one-paragraph statement of which images are in use (shown at the top of notebooks)."""
@@ -70,13 +83,14 @@ class ProbeImages:
                     f"DEFAULT: {len(self.train)} training crops and {len(self.natural_test)} test crops cut from "
                     "disjoint photos that installed packages ship. Numbers are not comparable with the paper's; "
                     "point POSLIB_DATA at ECSSD/ and SOD/ for the real study." + dropped)
+        naturals = " and ".join(f"{len(t)} images of {t.name} ({t.source})" for t in self.natural_tests)
+        noise = len(self.synthetic_tests[-1]) if self.synthetic_tests else 0
         return (f"Readouts train on {len(self.train)} images of {self.train.name} ({self.train.source}) and are "
-                f"tested on {len(self.natural_test)} images of {self.natural_test.name} ({self.natural_test.source}) "
-                "and on the Black, White and Noise inputs." + dropped)
+                f"tested on {naturals}, and on the Black and White inputs and {noise} noise images." + dropped)
 
     def describe(self) -> dict:
         """Provenance record of every image set and of the dropped near-duplicates."""
-        return {"train": self.train.describe(), "tests": [t.describe() for t in self.tests],
+        return {"train": self.train.describe(), "tests": [t.describe() for t in self.tests], "n_natural": self.n_natural,
                 "embedded_default": self.uses_embedded_default,
                 "near_duplicates_removed": len(self.removed_duplicates),
                 "near_duplicate_threshold_bits": DEFAULT_THRESHOLD, "removed": self.removed_duplicates}
@@ -103,7 +117,7 @@ def without_near_duplicates(train: ImageSet, candidates: ImageSet, limit: int,
 
 
 def prepare_images(profile: Profile, data_root: str = "", train: str = "", test: str = "",
-                   seed: int = 0) -> ProbeImages:
+                   seed: int = 0, second_test: str | None = None) -> ProbeImages:
     """Resolve the training and test images of a notebook, with no test image that is also a training image.
 
     Every candidate test image is compared with the training images
@@ -113,20 +127,53 @@ def prepare_images(profile: Profile, data_root: str = "", train: str = "", test:
     Parameters
     ----------
     profile : Profile
-        Gives the input size and the number of images.
+        Gives the input size, the number of images, the default image sets
+        (``train_images``, ``test_images``, ``second_test_images``) and ``n_noise``.
     data_root : str
         Dataset folder ("" -> ``$POSLIB_DATA`` -> embedded default).
     train, test : str
-        Image-set settings (see :func:`poslib.data.natural_image_set`).
+        Image-set settings (see :func:`poslib.data.natural_image_set`); "" -> the profile's.
     seed : int
         Seed of the image subsets and crops.
+    second_test : str, optional
+        A second natural test set (default: the profile's ``second_test_images`` when the
+        first test set is the profile's own; never with the embedded default), tested after
+        the first, with its near-duplicates of training images dropped too.
     """
     root = resolve_data_root(data_root)
+    train = train or (profile.train_images if root is not None else "")
+    test = test or (profile.test_images if root is not None else "")
+    if second_test is None:
+        second_test = profile.second_test_images if root is not None and test == profile.test_images else ""
     train_set = natural_image_set(train, "train", profile.input_size, profile.n_train, root, seed)
-    candidates = natural_image_set(test, "test", profile.input_size, 0, root, seed)
-    test_set, removed = without_near_duplicates(train_set, candidates, profile.n_test, seed)
-    embedded = train_set.kind == "embedded" or test_set.kind == "embedded"
-    return ProbeImages(train_set, [test_set] + synthetic_image_sets(profile.input_size, seed), embedded, removed)
+    naturals, removed = [], []
+    for spec in [test] + ([second_test] if second_test and second_test != test else []):
+        test_set, dropped = _natural_test_set(train_set, spec, profile, root, seed)
+        naturals.append(test_set)
+        removed += [dict(record, test_set=test_set.name) for record in dropped]
+    embedded = train_set.kind == "embedded" or naturals[0].kind == "embedded"
+    return ProbeImages(train_set, naturals + synthetic_image_sets(profile.input_size, seed, profile.n_noise), embedded,
+                       removed, n_natural=len(naturals))
+
+
+#: Candidate test images read beyond ``n_test`` before near-duplicates are dropped (all are read if too few remain).
+CANDIDATE_MARGIN = 2
+
+
+def _natural_test_set(train_set: ImageSet, spec: str, profile: Profile, root, seed: int) -> tuple[ImageSet, list]:
+    """``profile.n_test`` test images of ``spec`` that are not near-duplicates of a training image.
+
+    Reads a seeded subset of ``CANDIDATE_MARGIN * n_test + 16`` candidates (a dataset of 850
+    photos need not be decoded for 8 test images) and reads them all only when too few
+    remain after the near-duplicates are dropped.
+    """
+    limit = CANDIDATE_MARGIN * profile.n_test + 16 if profile.n_test else 0
+    candidates = natural_image_set(spec, "test", profile.input_size, limit, root, seed)
+    test_set, dropped = without_near_duplicates(train_set, candidates, profile.n_test, seed)
+    if limit and len(test_set) < profile.n_test and len(candidates) == limit:
+        candidates = natural_image_set(spec, "test", profile.input_size, 0, root, seed)
+        test_set, dropped = without_near_duplicates(train_set, candidates, profile.n_test, seed)
+    return test_set, dropped
 
 
 def readout_config_for(profile: Profile, section: str | None = None, **changes) -> ReadoutConfig:

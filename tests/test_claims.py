@@ -168,3 +168,14 @@ def test_the_envelope_is_never_narrower_than_the_bootstrap_or_the_t_interval():
     boot = evidence.hierarchical_bootstrap(a, b)
     _, t_low, t_high, _ = evidence.welch_interval(a, b)
     assert row["low"] == pytest.approx(min(boot.low, t_low)) and row["high"] == pytest.approx(max(boot.high, t_high))
+
+
+def test_a_check_is_decided_only_when_every_training_set_agrees():
+    base = claims.check_claims_1_to_3(_per_image(0.01, 0.9, 0.4), "nat")
+    same = claims.across_training_sets({"A": base, "B": base.copy()})
+    assert list(same["outcome"]) == list(base["outcome"]) and "every training set (A, B)" in same["rule"].iloc[0]
+    flipped = base.copy()
+    flipped.loc[flipped["claim"].str.startswith("3"), "outcome"] = "contradicted"
+    mixed = claims.across_training_sets({"A": base, "B": flipped}).set_index("subject")
+    assert (mixed.loc[mixed["claim"].str.startswith("3"), "outcome"] == "inconclusive").all()
+    assert claims.across_training_sets({"A": base}).equals(base)
