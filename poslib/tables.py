@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .backbones import CONTROL_CLASS, IMAGENET_CLASS, OTHER_CLASS, backbone_class
+from .weights import CONTROL_CLASS, IMAGENET_CLASS, OTHER_CLASS, backbone_class, input_convention
 
 
 def with_backbone_class(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with a ``backbone_class`` column after ``weights`` (ImageNet, control or other), rows ordered by it.
+    """``frame`` with ``backbone_class`` (ImageNet, control or other) and ``input_convention`` columns
+    after ``weights``, rows ordered by class.
 
-    See :func:`poslib.backbones.backbone_class`: claims 2-6 are judged on ImageNet rows only.
+    See :func:`poslib.weights.backbone_class` (claims 2-6 are judged on ImageNet rows only) and
+    :func:`poslib.weights.input_convention` (what each row's network is fed:
+    :data:`poslib.weights.INPUT_CONVENTIONS`).
     """
     classes = [backbone_class(b, w) for b, w in zip(frame["backbone"], frame["weights"])]
-    frame = frame.drop(columns="backbone_class", errors="ignore")
+    conventions = [input_convention(b, w) for b, w in zip(frame["backbone"], frame["weights"])]
+    frame = frame.drop(columns=["backbone_class", "input_convention"], errors="ignore")
     frame.insert(list(frame.columns).index("weights") + 1, "backbone_class", classes)
+    frame.insert(list(frame.columns).index("backbone_class") + 1, "input_convention", conventions)
     order = {IMAGENET_CLASS: 0, OTHER_CLASS: 1, CONTROL_CLASS: 2}
     return frame.sort_values("backbone_class", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
 

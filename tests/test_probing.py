@@ -31,7 +31,7 @@ def test_probe_returns_one_row_per_seed_test_set_pattern_and_image(tiny_images):
     bundle = probing.extract_bundle(FeatureConfig("none", "none", input_size=32), tiny_images, progress=False)
     result = probing.probe(bundle, probing.readout_config_for(TINY), TINY.readout_seeds, progress=False)
     per_image = result.per_image
-    assert len(per_image) == 2 * 5 * (3 + 1 + 1 + 1)
+    assert len(per_image) == 2 * 5 * (3 + 1 + 1 + TINY.n_noise)  # Noise is n_noise independent images
     assert set(per_image["test_set"]) == {"embedded-test", "black", "white", "noise"}
     black = per_image[per_image["test_set"] == "black"]
     assert black["constant"].all() and (black["spc"] == 0).all()  # a constant image gives a constant map
@@ -71,8 +71,10 @@ def test_real_data_is_not_announced_as_embedded(data_root):
     if data_root is None or not (data_root / "ECSSD").is_dir():
         pytest.skip("no datasets on this machine")
     images = probing.prepare_images(TINY, data_root=str(data_root))
-    assert not images.uses_embedded_default and images.train.name == "ECSSD" and images.natural_test.name == "SOD"
-    assert np.all([len(images.train) == 6, len(images.natural_test) == 3])
+    assert not images.uses_embedded_default and images.train.name == "ECSSD"
+    assert [t.name for t in images.natural_tests] == ["PASCAL-S", "SOD"]  # the paper's test set, then a second one
+    assert [t.name for t in images.synthetic_tests] == ["black", "white", "noise"]
+    assert np.all([len(images.train) == 6, len(images.natural_test) == 3, len(images.synthetic_tests[-1]) == 30])
 
 
 def test_near_duplicate_test_images_are_dropped_before_the_subset(rng):

@@ -36,13 +36,13 @@ from ..probing import (FeatureBundle, ProbeImages, SkippedRow, extract_bundle, e
 from ..readout import ReadoutConfig
 
 #: Columns of the published Table 2; the varied column (depth or kernel_size) follows ``pattern``.
-TABLE2_COLUMNS = ["backbone", "weights", "backbone_class", "pattern", "test_set", "spc", "spc_std", "mae", "mae_std",
-                  "n_seeds", "n_images", "n_constant"]
+TABLE2_COLUMNS = ["backbone", "weights", "backbone_class", "input_convention", "pattern", "test_set", "spc", "spc_std",
+                  "mae", "mae_std", "n_seeds", "n_images", "n_constant"]
 #: Columns of the published hidden-width sweep.
 WIDTH_COLUMNS = ["backbone", "weights", "hidden_channels", "pattern", "spc", "spc_std", "n_seeds"]
 #: Columns of the published Table 3.
-TABLE3_COLUMNS = ["backbone", "weights", "backbone_class", "pattern", "level", "selection", "n_channels", "test_set",
-                  "spc", "spc_std", "mae", "mae_std", "n_seeds", "n_images", "n_constant"]
+TABLE3_COLUMNS = ["backbone", "weights", "backbone_class", "input_convention", "pattern", "level", "selection",
+                  "n_channels", "test_set", "spc", "spc_std", "mae", "mae_std", "n_seeds", "n_images", "n_constant"]
 
 
 def extract_bundles(profile: Profile, images: ProbeImages,
@@ -99,7 +99,7 @@ def table2(profile: Profile, bundles: dict[tuple, FeatureBundle],
     per_image = pd.concat(frames, ignore_index=True)
     variants = summarise(per_image, by=["backbone", "weights", "depth", "kernel_size", "test_set", "pattern"])
     by_depth, by_kernel = split_table2(with_backbone_class(variants))
-    head, tail = TABLE2_COLUMNS[:4], TABLE2_COLUMNS[4:]
+    head, tail = TABLE2_COLUMNS[:5], TABLE2_COLUMNS[5:]
     return by_depth[head + ["depth"] + tail], by_kernel[head + ["kernel_size"] + tail], per_image
 
 

@@ -97,8 +97,8 @@ def probe_readout_paddings(profile: Profile, images: ProbeImages, rules: ProbedR
 
 
 #: Columns of the published padding tables, in order (``readout_padding`` only in Table 4).
-TABLE4_COLUMNS = ["backbone", "weights", "backbone_class", "padding_rule", "readout_padding", "pattern", "test_set", "spc",
-                  "spc_std", "mae", "mae_std", "n_seeds", "n_images", "n_constant"]
+TABLE4_COLUMNS = ["backbone", "weights", "backbone_class", "input_convention", "padding_rule", "readout_padding",
+                  "pattern", "test_set", "spc", "spc_std", "mae", "mae_std", "n_seeds", "n_images", "n_constant"]
 
 
 def summarise_study(probed: ProbedRows, varied: str) -> pd.DataFrame:
