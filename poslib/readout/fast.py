@@ -133,22 +133,38 @@ def _first_convolution(weight: torch.Tensor, bias: torch.Tensor, padding: int, f
     return result
 
 
-def _seed_block_convolution(conv: nn.Conv2d, x, seed_index: int, n_seeds: int, per_seed_channels: bool,
-                            dtype: torch.dtype) -> torch.Tensor:
-    """Seed ``seed_index``'s rows of a grouped first convolution on that seed's own batch ``x``.
+def _seed_blocks_convolution(conv: nn.Conv2d, xs: list, per_seed_channels: bool, dtype: torch.dtype) -> torch.Tensor:
+    """A grouped model's first convolution when seed block ``s`` reads its own batch ``xs[s]``.
 
-    ``x`` is a channels-last batch, or ``(full, coarse, side)`` (coarse groups at their own
-    resolution). With per-seed channel sets, ``x`` holds every set and the seed reads its own.
+    The seeds' full-resolution batches are stacked along the channels and convolved in one
+    grouped convolution (``groups = len(xs)``: block ``s`` reads stack ``s``), which oneDNN
+    runs about twice as fast as one small convolution per seed (measured: 1.4 s against 2.7 s
+    per VGG16 batch of 3 seeds, against 0.8 s when all seeds share one batch). Coarse groups
+    (``xs[s]`` a ``(full, coarse, side)`` tuple) run per seed at their own resolution and are
+    added. With per-seed channel sets each stack is the seed's own set.
     """
+    n_seeds = len(xs)
     rows = conv.out_channels // n_seeds
-    weight = conv.weight[seed_index * rows:(seed_index + 1) * rows]
-    bias = conv.bias[seed_index * rows:(seed_index + 1) * rows]
-    if isinstance(x, tuple):
-        return _first_convolution(weight, bias, conv.padding[0], *x, dtype)
-    if per_seed_channels:
-        width = conv.in_channels
-        x = x[:, seed_index * width:(seed_index + 1) * width]
-    return F.conv2d(x.to(dtype), weight.to(dtype), bias.to(dtype), padding=conv.padding).float()
+    fulls, coarse, side = [], [], 0
+    for index, x in enumerate(xs):
+        full, groups, side = x if isinstance(x, tuple) else (x, [], 0)
+        if per_seed_channels and full is not None:
+            full = full[:, index * conv.in_channels:(index + 1) * conv.in_channels]
+        fulls.append(full)
+        coarse.append(groups)
+    n_full = 0 if fulls[0] is None else fulls[0].shape[1]
+    if n_full:
+        stacked = torch.cat([full.to(dtype) for full in fulls], dim=1).contiguous(memory_format=torch.channels_last)
+        result = F.conv2d(stacked, conv.weight[:, :n_full].to(dtype), conv.bias.to(dtype), padding=conv.padding,
+                          groups=n_seeds).float()
+    else:
+        result = conv.bias.float().view(1, -1, 1, 1)
+    if any(coarse):
+        no_bias = torch.zeros(rows, dtype=conv.bias.dtype, device=conv.bias.device)
+        result = result + torch.cat([
+            _first_convolution(conv.weight[s * rows:(s + 1) * rows, n_full:], no_bias, conv.padding[0], None,
+                               coarse[s], side, dtype) for s in range(n_seeds)], dim=1)
+    return result
 
 
 def fast_forward(model: PosENet, x, dtype: torch.dtype, first_groups: int = 1) -> torch.Tensor:
@@ -170,8 +186,7 @@ def fast_forward(model: PosENet, x, dtype: torch.dtype, first_groups: int = 1) -
     for layer in model.layers:
         if isinstance(layer, nn.Conv2d):
             if first and isinstance(x, list):
-                x = torch.cat([_seed_block_convolution(layer, x_s, s, len(x), first_groups > 1, dtype)
-                               for s, x_s in enumerate(x)], dim=1)
+                x = _seed_blocks_convolution(layer, x, first_groups > 1, dtype)
             elif first and isinstance(x, tuple):
                 x = _first_convolution(layer.weight, layer.bias, layer.padding[0], *x, dtype)
             else:
