@@ -117,19 +117,25 @@ publish.publish(Path(sys.argv[1]), Path(sys.argv[2]), "01_x")
 """
 
 
-def test_a_publish_killed_midway_is_rolled_back_by_the_next_run(tmp_path, capsys):
+def _publish_killed_midway(tmp_path, old: str, new: str):
+    """Publish ``old``, then kill a publish of ``new`` at its third rename; returns the folder and its old contents."""
     import subprocess
     import sys
 
     out = tmp_path / "out"
     out.mkdir()
-    publish.publish(_stage(tmp_path, "01_x", "old"), out, "01_x")
+    publish.publish(_stage(tmp_path, "01_x", old), out, "01_x")
     before = _contents(out)
-    staging = _stage(tmp_path, "01_x", "new")
+    staging = _stage(tmp_path, "01_x", new)
     killed = subprocess.run([sys.executable, "-c", KILL_AT_THIRD_RENAME, str(staging), str(out)],
                             cwd=runner.REPO_ROOT, env={**__import__("os").environ, "PYTHONPATH": str(runner.REPO_ROOT)})
     assert killed.returncode == -9
     assert (out / ".publish-01_x.json").exists()  # the journal says a publish was interrupted
+    return out, before
+
+
+def test_a_publish_killed_midway_is_rolled_back_by_the_next_run(tmp_path, capsys):
+    out, before = _publish_killed_midway(tmp_path, "old", "new")
     mixed = _contents(out)
     assert "new" in mixed.values() and "old" in mixed.values()
     assert publish.recover_publishes(out) == ["01_x"]
@@ -138,17 +144,7 @@ def test_a_publish_killed_midway_is_rolled_back_by_the_next_run(tmp_path, capsys
 
 
 def test_issue_23_9_python_m_poslib_index_rolls_back_a_publish_killed_midway(tmp_path, capsys):
-    import subprocess
-    import sys
-
-    out = tmp_path / "out"
-    out.mkdir()
-    publish.publish(_stage(tmp_path, "01_x", '{"notebook": "01_x", "v": "old"}'), out, "01_x")
-    before = _contents(out)
-    staging = _stage(tmp_path, "01_x", '{"notebook": "01_x", "v": "new"}')
-    killed = subprocess.run([sys.executable, "-c", KILL_AT_THIRD_RENAME, str(staging), str(out)],
-                            cwd=runner.REPO_ROOT, env={**__import__("os").environ, "PYTHONPATH": str(runner.REPO_ROOT)})
-    assert killed.returncode == -9 and (out / ".publish-01_x.json").exists()
+    out, before = _publish_killed_midway(tmp_path, '{"notebook": "01_x", "v": "old"}', '{"notebook": "01_x", "v": "new"}')
     assert runner.main(["index", "--out", str(out)]) == 0  # the index command rolls back first (it did not)
     after = _contents(out)
     after.pop(publish.LOCK_NAME)
