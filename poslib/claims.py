@@ -38,8 +38,8 @@ Backbone classes
 Claims 2-6 are judged on ImageNet-trained backbones (:func:`poslib.weights.backbone_class`);
 random initialisations and raw pixels are controls, reported beside them with their own
 verdicts, labelled as such.
-(About 560 lines: nine claims and four studies, each a few lines of selection around one
-call of :func:`poslib.evidence.compare`; the thresholds must stay side by side.)
+(Longer than 400 lines: nine claims and four studies, each a few lines of selection around
+one call of :func:`poslib.evidence.compare`; the thresholds must stay side by side.)
 """
 
 from __future__ import annotations

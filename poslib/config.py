@@ -7,8 +7,8 @@ profile is inherited by every section that does not set its own (:func:`inherite
 driver changes any field by its dotted path (``-p seeds=0,1 -p padding_study.readout_paddings=0,1``,
 :func:`apply_overrides`). Process settings (environment variables, seeding, devices,
 progress bars, paths) are :mod:`poslib.runtime`, re-exported here.
-(About 500 lines, most of them the per-notebook settings sections and their documentation:
-the single source of run sizes is meant to be read in one place.)
+(Longer than 400 lines, most of them the per-notebook settings sections and their
+documentation: the single source of run sizes is meant to be read in one place.)
 """
 
 from __future__ import annotations
