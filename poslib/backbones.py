@@ -369,7 +369,7 @@ def backbone_label(name: str, weights_id: str) -> str:
     name : str
         Backbone name (a key of :data:`BACKBONES`).
     weights_id : str
-        :attr:`TappedBackbone.weights_id` (what was loaded, so a fallback is named as such),
+        :attr:`TappedBackbone.weights_id` (the weights actually loaded),
         or a weights name as passed to :func:`build_backbone`.
 
     Returns
