@@ -173,3 +173,19 @@ def test_the_index_names_notebook_05s_task_data_and_the_executed_notebook_once(t
     assert ("- data: saliency: train ECSSD-train (300), test ECSSD-test (200), test SOD (274); segmentation: train "
             "CamVid-train (367), test CamVid-test (233); readouts: train ECSSD (400), test PASCAL-S (300)") in index
     assert index.count("notebooks/05_x.ipynb") == 2  # one link: its text and its target
+
+
+@pytest.mark.parametrize("notebook", sorted(runner.NOTEBOOK_DIR.glob("0*.ipynb")), ids=lambda p: p.name[:2])
+def test_run_all_in_jupyterlab_is_the_smoke_profile_and_the_first_cell_says_so(notebook):
+    assert runner.notebook_parameters(notebook)["profile"]["default"] == '"smoke"'
+    first = "".join(nbformat.read(notebook, as_version=4).cells[0].source)
+    assert "**Run All** runs this notebook in the `smoke` profile" in first and "results/interactive/" in first
+    assert 'profile = \\"default\\"' in json.dumps(first) and "make results" in first
+
+
+def test_the_driver_passes_the_profile_over_the_notebooks_default(tmp_path):
+    notebook = _notebook(tmp_path / "95_profile.ipynb", "print('PROFILE', profile)")
+    notebook.write_text(notebook.read_text().replace('profile = \\"default\\"', 'profile = \\"smoke\\"'))
+    assert runner.notebook_parameters(notebook)["profile"]["default"] == '"smoke"'
+    runner.run_notebook(notebook, "default", "", tmp_path / "out", log_output=False)
+    assert "PROFILE default" in (tmp_path / "out" / "notebooks" / "95_profile.ipynb").read_text()
