@@ -1,8 +1,9 @@
 """Profiles: the single source of every run size, and how a run changes them.
 
-A *profile* fixes the size of a run. ``smoke`` is what the tests and CI run (seconds to
-a couple of minutes per notebook), ``default`` is what is rendered into ``results/`` on a
-2-core laptop, and ``paper`` is the paper's scale (meant for a GPU). One ``seeds`` tuple per
+A *profile* fixes the size of a run. ``smoke`` is what the tests, CI and JupyterLab's Run All
+run (15 s to 4.5 minutes per notebook on a 2-core CPU), ``default`` is what is rendered into
+``results/`` on a 2-core laptop, and ``paper`` is the paper's scale (meant for a GPU; at least
+the paper's 4,950 SGD steps per readout). The README's profile table is :func:`profile_table`. One ``seeds`` tuple per
 profile is inherited by every section that does not set its own (:func:`inherited`); the
 driver changes any field by its dotted path (``-p seeds=0,1 -p padding_study.readout_paddings=0,1``,
 :func:`apply_overrides`). Process settings (environment variables, seeding, devices,
