@@ -750,9 +750,10 @@ def profile_table() -> str:
                  f"{t.segmentation_size[1]}, {t.segmentation_epochs} epochs; classification {t.classification_epochs} "
                  f"epochs; padding {', '.join(t.padding_rules)}")
         b = p.beyond
+        n_readout = _count(b.readout_train, p.train_images)
         beyond = (f"location canvas {b.location_canvas} px, {b.location_epochs} epochs; pooling canvas {b.gap_canvas} px; "
-                  f"readouts {_count(b.readout_train, p.train_images):,} / {_count(b.readout_test, p.test_images):,} "
-                  f"images, {b.readout_epochs} epochs")
+                  f"readouts {n_readout:,} / {_count(b.readout_test, p.test_images):,} images, "
+                  f"{epochs_for_steps(b.readout_epochs, p.min_steps, n_readout, p.batch_size)} epochs")
         lines.append(f"| `{name}` | {PROFILE_PURPOSES.get(name, '')} | {images} | {p.input_size} px | {steps} | "
                      f"{_seeds_text(p.seeds)} | {tasks} | {beyond} |")
     return "\n".join(lines) + "\n"
