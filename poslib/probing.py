@@ -186,12 +186,14 @@ def readout_config_for(profile: Profile, section: str | None = None, **changes) 
         A profile section (``"layerwise"``, ``"padding_study"``...) whose ``epochs`` and
         ``batch_size`` replace the profile's (a section inherits them unless it sets its own).
     **changes
-        Any other :class:`~poslib.readout.ReadoutConfig` field (depth, kernel size...).
+        Any other :class:`~poslib.readout.ReadoutConfig` field (depth, kernel size...). Epochs
+        given here are taken as they are (no ``min_steps``, unless given too).
     """
     source = getattr(profile, section) if section else profile
     settings = {"epochs": getattr(source, "epochs", None) or profile.epochs,
                 "batch_size": getattr(source, "batch_size", None) or profile.batch_size,
-                "target_size": profile.input_size, "compute": profile.compute}
+                "target_size": profile.input_size, "compute": profile.compute,
+                "min_steps": 0 if "epochs" in changes else profile.min_steps}
     settings.update(changes)
     return ReadoutConfig(**settings)
 
@@ -203,8 +205,10 @@ def sgd_steps(n_images: int, readout: ReadoutConfig) -> int:
     --------
     >>> sgd_steps(400, ReadoutConfig(epochs=77, batch_size=32))
     1001
+    >>> sgd_steps(1000, ReadoutConfig(epochs=15, batch_size=32, min_steps=4950))
+    4960
     """
-    return readout.epochs * -(-n_images // readout.batch_size)
+    return readout.epochs_for(n_images) * -(-n_images // readout.batch_size)
 
 
 @dataclass

@@ -159,8 +159,10 @@ def bar_plot(summary: pd.DataFrame, x: str, hue: str, value: str = "spc", title:
     matplotlib.figure.Figure
     """
     panels = [None] if col is None else list(dict.fromkeys(summary[col]))
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False, sharey=True)
     hues = list(dict.fromkeys(summary[hue]))  # the same colour for a hue in every panel
+    legend_width = 0.3 + 0.055 * max((len(str(h)) for h in hues), default=0)  # inches, beside the panels
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels) + legend_width, 3.4), squeeze=False,
+                                sharey=True)
     for axis, panel in zip(axes[0], panels):
         part = summary if panel is None else summary[summary[col] == panel]
         xs = list(dict.fromkeys(part[x]))
@@ -174,11 +176,23 @@ def bar_plot(summary: pd.DataFrame, x: str, hue: str, value: str = "spc", title:
         axis.set_ylabel(value.upper())
         if panel is not None:
             axis.set_title(f"{col} = {panel}")
-    axes[0][-1].legend(fontsize=7, loc="best")
+    outside_legend(axes[0][-1])
     if title:
         figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def outside_legend(axis, title: str | None = None, fontsize: float = 7, source=None):
+    """A legend right of ``axis``, outside the plotted area, of the lines or bars of ``source`` (default: ``axis``).
+
+    So a legend never covers data; ``figure.tight_layout()`` afterwards makes room for it (an
+    axes legend is part of the axes' tight bounding box). ``tests/test_figures.py`` checks that
+    legends overlap no bar, line or error bar.
+    """
+    handles, labels = (source or axis).get_legend_handles_labels()
+    return axis.legend(handles, labels, fontsize=fontsize, title=title, title_fontsize=fontsize, loc="upper left",
+                       bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
 
 def model_label(frame: pd.DataFrame) -> pd.Series:
@@ -243,12 +257,14 @@ def line_panels(frame: pd.DataFrame, x: str, y: str, hue, col: str | None = None
     panel_title_size : float, optional
         Font size of the panel titles (None: matplotlib's default).
     xlabel, ylabel : str, optional
-        Axis labels (default: the column names).
+        Axis labels (default: the column names); with several panel columns the x label is
+        written once under the figure.
     label_every_panel : bool
         Put the y label on every panel (default: the first panel column only).
     legend_title : str, optional
     legend_panel : str
-        ``"last"`` (last panel of each row) or ``"first"`` (first panel only).
+        ``"last"`` (beside the last panel of each row) or ``"first"`` (once, beside the first
+        row); legends sit outside the panels (:func:`outside_legend`).
     hline : float, optional
         A dotted grey reference line (e.g. chance).
     ylim : (float, float), optional
@@ -303,15 +319,18 @@ def line_panels(frame: pd.DataFrame, x: str, y: str, hue, col: str | None = None
             elif col is not None or row is not None:
                 axis.set_title(", ".join(str(v) for v in (row_value, col_value) if v is not None),
                                fontsize=panel_title_size)
-            axis.set_xlabel(xlabel if xlabel is not None else x)
+            if len(cols) == 1:  # several panel columns share one x label (long labels of neighbours collide)
+                axis.set_xlabel(xlabel if xlabel is not None else x)
             if label_every_panel or c == 0:
                 axis.set_ylabel(ylabel if ylabel is not None else y)
             if ylim is not None:
                 axis.set_ylim(*ylim)
         if legend_panel == "last":
-            axes[r][-1].legend(fontsize=7, title=legend_title, title_fontsize=7)
+            outside_legend(axes[r][-1], legend_title)
     if legend_panel == "first":
-        axes[0][0].legend(title=legend_title)
+        outside_legend(axes[0][-1], legend_title, fontsize=8, source=axes[0][0])  # once, beside the first row
+    if len(cols) > 1:
+        figure.supxlabel(xlabel if xlabel is not None else x, fontsize=plt.rcParams["axes.labelsize"])
     if title:
         figure.suptitle(title)
     figure.tight_layout()

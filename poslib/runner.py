@@ -1,9 +1,10 @@
 """The one driver for headless runs: papermill over the numbered notebooks, then the index.
 
 ``python -m poslib run --profile default`` executes every notebook of ``notebooks/`` with
-papermill, passing ``profile``, ``data_root`` and a private staging folder as parameters
-(both paths relative to the repository root, so executed notebooks and provenance hold no
-absolute local path). Progress bars are turned off for headless runs (``POSLIB_PROGRESS=0``),
+papermill, passing ``profile`` and a private staging folder (relative to the repository
+root) as parameters and the data folder as ``$POSLIB_DATA`` (``data_root`` stays ``""``), so
+executed notebooks and provenance hold no absolute local path and show data folders as
+``$POSLIB_DATA/ECSSD/images`` (:func:`poslib.config.repo_relative`). Progress bars are turned off for headless runs (``POSLIB_PROGRESS=0``),
 so executed notebooks hold no progress-bar text; in JupyterLab they render as widgets.
 
 Where results go
@@ -47,7 +48,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import PROGRESS_ENV, REPO_ROOT, ConfigError, get_profile, portable_text, repo_relative
+from .config import DATA_ENV, PROGRESS_ENV, REPO_ROOT, ConfigError, get_profile, portable_text, repo_relative
+from .runtime import usable_relative
 from .data import resolve_data_root
 from .publish import clean_stale_staging, ensure_writable, publish, recover_publishes, run_lock  # noqa: F401
 from .run_inputs import (data_fingerprint, input_fingerprint, notebook_parameters,  # noqa: F401
@@ -211,7 +213,7 @@ def scrub_local_paths(executed: Path, staging: Path) -> None:
     folder becomes ``.`` or ``~`` (:func:`poslib.config.portable_text`).
     """
     text = executed.read_text()
-    for local in (repo_relative(staging), str(staging)):  # the injected parameter, then papermill's metadata
+    for local in (usable_relative(staging), str(staging)):  # the injected parameter, then papermill's metadata
         text = text.replace(local, repo_relative(staging.parent))
     atomic_write_bytes(executed, portable_text(text).encode())
 
@@ -269,16 +271,19 @@ def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, e
     ensure_writable(out_root)
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{notebook.stem}-{os.getpid()}-", dir=out_root))
     overrides = dict(extra or {})
-    parameters = {"profile": profile, "data_root": repo_relative(data_root) if data_root else "", **overrides}
+    # the kernel reads the data folder from $POSLIB_DATA (set below), so results show it as $POSLIB_DATA/...
+    parameters = {"profile": profile, "data_root": "", **overrides}
     executed = staging / "notebooks" / notebook.name
     executed.parent.mkdir(parents=True)
     started = time.perf_counter()
-    progress_setting = os.environ.get(PROGRESS_ENV)
+    progress_setting, data_setting = os.environ.get(PROGRESS_ENV), os.environ.get(DATA_ENV)
     os.environ[PROGRESS_ENV] = "0"
+    if data_root:
+        os.environ[DATA_ENV] = str((REPO_ROOT / Path(data_root).expanduser()).resolve())
     console = kernel_options(notebook, staging, log_output)
     try:
         papermill.execute_notebook(str(notebook), str(executed), cwd=str(notebook.parent), kernel_name="python3",
-                                   parameters={**parameters, "results_dir": repo_relative(staging)},
+                                   parameters={**parameters, "results_dir": usable_relative(staging)},
                                    progress_bar=False, **console)
     except Exception as error:
         keep = Path(tempfile.mkdtemp(prefix="poslib-failed-")) / notebook.name
@@ -294,10 +299,11 @@ def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, e
             if stream is not None:
                 stream.flush()
         shutil.rmtree(staging / ".kernel", ignore_errors=True)
-        if progress_setting is None:
-            os.environ.pop(PROGRESS_ENV, None)
-        else:
-            os.environ[PROGRESS_ENV] = progress_setting
+        for name, setting in ((PROGRESS_ENV, progress_setting), (DATA_ENV, data_setting)):
+            if setting is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = setting
     wall = time.perf_counter() - started
     scrub_local_paths(executed, staging)
     info_path = staging / "provenance" / f"{notebook.stem}.json"
@@ -319,13 +325,21 @@ def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, e
     return info
 
 
-def _describe_images(info: dict) -> str:
-    images = info.get("images")
-    if not images:
-        return "-"
+def _describe_image_sets(images: dict) -> str:
+    """``train ECSSD (400), PASCAL-S (300), ...`` of one recorded training set and its test sets."""
     parts = [f"train {images['train']['name']} ({images['train']['n_images']})"]
-    parts += [f"{t['name']} ({t['n_images']})" for t in images.get("tests", [])]
+    parts += [f"test {t['name']} ({t['n_images']})" for t in images.get("tests", [])]
     return ", ".join(parts) + (" -- EMBEDDED DEFAULT" if images.get("embedded_default") else "")
+
+
+def _describe_images(info: dict) -> str:
+    """The data of a record: its task data sets (notebook 05's ``data``) first, then the probing images."""
+    tasks = [(name, data) for name, data in (info.get("data") or {}).items()
+             if isinstance(data, dict) and isinstance(data.get("train"), dict)]
+    parts = [f"{name}: {_describe_image_sets(data)}" for name, data in tasks]
+    if info.get("images"):
+        parts.append(("readouts: " if tasks else "") + _describe_image_sets(info["images"]))
+    return "; ".join(parts) or "-"
 
 
 def _describe_seeds(info: dict) -> str:
@@ -405,7 +419,8 @@ def write_index(out_root: Path, statuses: dict[str, str] | None = None) -> Path:
                   "not run in this invocation" if statuses is not None
                   else "index rebuilt from the provenance records (python -m poslib index)")
         lines += [f"## {info.get('title', info['notebook'])}", "",
-                  f"- notebook: `notebooks/{info['notebook']}.ipynb` (executed copy: `{info.get('executed_notebook', '-')}`)",
+                  f"- executed notebook: [`{info.get('executed_notebook', '-')}`]({info.get('executed_notebook', '')})"
+                  f" (run from the repository's notebook of the same name)",
                   f"- status: {status}; last ran {info.get('finished', '-')}"
                   f" (inputs hash `{info.get('inputs', {}).get('hash', '-')}`)",
                   f"- profile: `{info.get('profile', '-')}`; parameters: `{json.dumps(info.get('parameters', {}))}`",
@@ -520,10 +535,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m poslib", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="execute notebooks headless with papermill")
-    run_parser.add_argument("--profile", default="default", help="smoke | default | paper")
+    run_parser.add_argument("--profile", default="default",
+                            help="smoke (minutes for all six notebooks) | default (the rendered study: hours on a "
+                                 "2-core CPU; the default) | paper (the paper's scale, for a GPU)")
     run_parser.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 01 02")
     run_parser.add_argument("--data", help="dataset folder (default: $POSLIB_DATA, else the embedded default)")
-    run_parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder")
+    run_parser.add_argument("--out", default=str(RESULTS_DIR),
+                            help="results base folder (default: results/): profile default on datasets writes to OUT "
+                                 "itself, every other run to OUT/runs/<profile>-<datasets|embedded>[-custom-<hash>]/")
     run_parser.add_argument("-p", "--param", action="append",
                             help="notebook parameter name=value (a name from the notebook's parameters cell; "
                                  "converted to its declared type), or a profile field by its path "
@@ -533,13 +552,14 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--quiet", action="store_true",
                             help="do not echo notebook output (only the driver's line per notebook, and errors)")
     index_parser = commands.add_parser("index", help="regenerate results/README.md from provenance records")
-    index_parser.add_argument("--out", default=str(RESULTS_DIR))
-    bench_parser = commands.add_parser("bench", help="benchmark the Table-1 workload (see bench/README)")
+    index_parser.add_argument("--out", default=str(RESULTS_DIR), help="the results folder whose index to rebuild")
+    bench_parser = commands.add_parser("bench", help="benchmark the Table-1 workload into results/bench/ "
+                                                     "(README, Design: what it measures)")
     bench_parser.add_argument("--n-train", type=int, default=200)
     bench_parser.add_argument("--n-test", type=int, default=50)
     bench_parser.add_argument("--naive-n-train", type=int, default=24)
     bench_parser.add_argument("--data", default="")
-    bench_parser.add_argument("--out", default=str(RESULTS_DIR / "bench"))
+    bench_parser.add_argument("--out", default=str(RESULTS_DIR / "bench"), help="output folder (default: results/bench/)")
     args = parser.parse_args(argv)
     try:
         if args.command == "run":

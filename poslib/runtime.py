@@ -79,11 +79,33 @@ def progress_bar(iterable, description: str, enabled: bool = True, total: int | 
 
 
 def repo_relative(path: str | Path) -> str:
-    """``path`` relative to the repository root (``../data/ECSSD/images``): how paths are recorded.
+    """``path`` as results show it: how paths are recorded and printed, never an absolute local path.
 
-    Rendered results and provenance never hold absolute local paths; a relative path still
-    says where the data was, on this machine, for whoever reproduces the run beside it.
+    Inside the repository: relative to its root (``results/x``). Outside it: under the data
+    folder ``$POSLIB_DATA`` names, ``$POSLIB_DATA/ECSSD/images``; under the home folder,
+    ``~/data/ECSSD``; elsewhere, relative to the repository root (``../data``) as before.
+    A shown path outside the repository is for reading, not for opening: code that needs a
+    path to open passes the path itself (:func:`usable_relative`).
+
+    Examples
+    --------
+    >>> repo_relative(REPO_ROOT / "results")
+    'results'
     """
+    resolved = Path(path).expanduser().resolve()
+    if resolved.is_relative_to(REPO_ROOT):
+        return os.path.relpath(resolved, REPO_ROOT)
+    data = Path(os.environ.get(DATA_ENV, "") or "/").expanduser()  # relative: to the repository root, as data.py reads it
+    roots = [((REPO_ROOT / data).resolve(), f"${DATA_ENV}")] if data != Path("/") else []
+    for root, shown in roots + [(Path.home().resolve(), "~")]:
+        if resolved.is_relative_to(root) and root != Path("/"):
+            rest = resolved.relative_to(root).as_posix()
+            return shown if rest == "." else f"{shown}/{rest}"
+    return os.path.relpath(resolved, REPO_ROOT)
+
+
+def usable_relative(path: str | Path) -> str:
+    """``path`` relative to the repository root (climbing out of it if need be), for code that opens it."""
     return os.path.relpath(Path(path).expanduser().resolve(), REPO_ROOT)
 
 

@@ -84,7 +84,7 @@ def test_split_and_subset_are_deterministic_and_disjoint():
 
 def test_real_datasets_load(data_root):
     if data_root is None or not (data_root / "SOD").is_dir():
-        pytest.skip("no SOD dataset on this machine")
+        pytest.skip("no SOD dataset on this machine (set POSLIB_DATA to the dataset folder)")
     image_set = data.natural_image_set("SOD", "test", 32, 5, data_root)
     assert image_set.images.shape == (5, 32, 32, 3)
 
@@ -151,7 +151,7 @@ def test_masks_that_are_neither_binary_nor_soft_are_refused(tmp_path, kind, rng)
 
 def test_real_masks_are_read_as_binary(data_root):
     if data_root is None or not (data_root / "SOD").is_dir():
-        pytest.skip("no SOD dataset on this machine")
+        pytest.skip("no SOD dataset on this machine (set POSLIB_DATA to the dataset folder)")
     loaded = data.load_paired_folder(data_root / "SOD" / "images", data_root / "SOD" / "masks", (32, 32),
                                      binary=True, limit=20)
     assert set(np.unique(loaded.targets)) == {0, 1} and 0.05 < loaded.targets.mean() < 0.8

@@ -69,7 +69,7 @@ def test_embedded_default_is_announced(tiny_images):
 
 def test_real_data_is_not_announced_as_embedded(data_root):
     if data_root is None or not (data_root / "ECSSD").is_dir():
-        pytest.skip("no datasets on this machine")
+        pytest.skip("no datasets on this machine (set POSLIB_DATA to the dataset folder)")
     images = probing.prepare_images(TINY, data_root=str(data_root))
     assert not images.uses_embedded_default and images.train.name == "ECSSD"
     assert [t.name for t in images.natural_tests] == ["PASCAL-S", "SOD"]  # the paper's test set, then a second one

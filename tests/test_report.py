@@ -54,7 +54,8 @@ def test_line_panels_grid_band_and_categorical_x():
     frame = _points().assign(row=lambda f: f["panel"], x=lambda f: f["x"].map({0: "f1", 1: "f2"}))
     figure = report.line_panels(frame, "x", "y", hue=["rule", "panel"], col="rule", row="row", band=("low", "high"),
                                 categorical_x=True, legend_panel="first")
-    assert len(figure.axes) == 4 and figure.axes[0].get_legend() is not None
+    legend = figure.axes[1].get_legend()  # the first panel's lines, beside the first row (outside the panels)
+    assert len(figure.axes) == 4 and legend is not None and [t.get_text() for t in legend.get_texts()] == ["zeros / a"]
     assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["f1", "f2"]
     assert len(figure.axes[0].collections) == 1  # the band of the one line in the panel
     plt.close(figure)

