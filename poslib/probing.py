@@ -90,7 +90,8 @@ class ProbeImages:
 
     def describe(self) -> dict:
         """Provenance record of every image set and of the dropped near-duplicates."""
-        return {"train": self.train.describe(), "tests": [t.describe() for t in self.tests], "n_natural": self.n_natural,
+        return {"train": self.train.describe(), "tests": [t.describe() for t in self.tests],
+                "n_natural": self.n_natural,
                 "embedded_default": self.uses_embedded_default,
                 "near_duplicates_removed": len(self.removed_duplicates),
                 "near_duplicate_threshold_bits": DEFAULT_THRESHOLD, "removed": self.removed_duplicates}
@@ -260,7 +261,8 @@ class SkippedRow:
 
     def markdown(self) -> str:
         """One line for a notebook."""
-        return f"> **Skipped {self.backbone} / {self.weights} / padding {self.padding_rule}** ({self.cause}): {self.reason}"
+        return (f"> **Skipped {self.backbone} / {self.weights} / padding {self.padding_rule}** "
+                f"({self.cause}): {self.reason}")
 
 
 #: Causes of a skipped row.
@@ -282,9 +284,11 @@ SKIPPABLE_ERRORS = (WeightsNotFoundError, UnsupportedPaddingError)
 
 
 def skipped_row(backbone: str, weights: str, padding: str, error: Exception) -> SkippedRow:
-    """The :class:`SkippedRow` of a configuration that raised one of :data:`SKIPPABLE_ERRORS` (printed)."""
+    """The :class:`SkippedRow` of a configuration that raised one of :data:`SKIPPABLE_ERRORS`.
+
+    Notebooks show it once (:func:`poslib.notebook.show_skipped`); the provenance records it.
+    """
     cause = SKIP_WEIGHTS_MISSING if isinstance(error, WeightsNotFoundError) else SKIP_PADDING_UNSUPPORTED
-    print(f"SKIPPED {backbone}/{weights}/pad={padding} ({cause}): {portable_text(str(error))}")
     return SkippedRow(backbone, weights, padding, cause, portable_text(str(error)))
 
 
