@@ -25,6 +25,7 @@ feature size, the images' content fingerprint, the cache format and the torch ve
 changed weight, padding mode, forward pass, tap or preprocessing therefore never reads stale
 features. Anything the traced code does not show (a Python global that a custom module reads
 at run time, say) is not keyed: give such a model a new ``name``.
+
 (Longer than 400 lines on purpose: tracing a user's model, keying its features on everything
 that changes them, and the report must be read together; the probing itself is poslib's own.)
 """

@@ -32,6 +32,7 @@ this invocation and when each last ran.
 A provenance record that cannot be read as a record (truncated, corrupt, not a JSON object) is
 named and set aside as ``provenance/<notebook>.json.corrupt`` (:func:`read_record`); its
 notebook then counts as never run, so the next run re-runs it.
+
 (A little over 400 lines: the parameters a run accepts and the inputs that decide whether it
 re-runs are the two things the driver checks before a kernel starts.)
 """

@@ -26,6 +26,7 @@ Architecture (:class:`EncoderDecoder`)
 
 The encoder is registered as the backbone ``vggsmall`` (:func:`build_vggsmall`), so a
 trained encoder can be probed like any other backbone.
+
 (A little over 400 lines: the network, the geometry that registers its taps and the regions
 it is scored on are one design and are tested together.)
 """

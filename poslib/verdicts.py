@@ -90,6 +90,7 @@ True
 >>> print(*row["rule"].split("; "), sep="\n")
 hierarchical bootstrap over 100 images x 3 seeds, paired on images, 2000 resamples, 95% interval
 holds if low > 0, contradicted if high < 0
+
 (Longer than 400 lines, most of them documentation and doctests: the resampling model, its
 known limits and the three decision rules must be stated where they are implemented.)
 """

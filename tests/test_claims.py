@@ -119,8 +119,8 @@ def test_claim_6_needs_a_drop_beyond_the_interval():
                                  "n_seeds"])
     checks = claims.check_claim_6(pads, rules, "SOD")
     assert checks.set_index("subject")["outcome"].to_dict() == {
-        "vgg16/imagenet-caffe": "inconclusive", "pixels/none, readout padding 1": "holds",
-        "pixels/none, readout padding 2": "holds"}
+        "vgg16/imagenet-caffe on SOD": "inconclusive", "pixels/none, readout padding 1, on SOD": "holds",
+        "pixels/none, readout padding 2, on SOD": "holds"}
     rules = _by("padding_rule", [("zeros", .8), ("valid", .4)], std=0.02)
     assert (claims.check_claim_6(pads, rules, "SOD")["outcome"] == "holds").all()
 
