@@ -46,6 +46,14 @@ def _describe_seeds(info: dict) -> str:
     return text
 
 
+def _describe_readouts(info: dict) -> str:
+    """How many readouts the notebook trained and how many it loaded from the readout store."""
+    counts = info.get("readouts")
+    if not counts:
+        return "-"
+    return f"{counts.get('trained', 0)} trained, {counts.get('reused', 0)} reused from the readout store"
+
+
 def _weight_cache_note(info: dict) -> str:
     """How many of a record's trained models came from the weight cache (wall time excludes their training)."""
     models = info.get("models") or {}
@@ -118,6 +126,7 @@ def write_index(out_root: Path, statuses: dict[str, str] | None = None) -> Path:
                   f"- data: {_describe_images(info)}",
                   f"- backbones / weights: {', '.join(info.get('weights', [])) or '-'}",
                   f"- seeds: {_describe_seeds(info)}",
+                  f"- readouts: {_describe_readouts(info)}",
                   f"- commit: `{info.get('commit', '-')[:12]}`{' (with uncommitted changes)' if info.get('dirty') else ''};"
                   f" finished {info.get('finished', '-')}; wall time {info.get('wall_time_s', '-')} s"
                   f" on {info.get('platform', {}).get('device', '-')}{_weight_cache_note(info)}"]

@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import claims
 from .config import ConfigError, Profile, get_profile, seed_everything
+from .readout_store import reset_readout_counts
 from .report import Results, set_style
 
 
@@ -147,6 +148,7 @@ def start(name: str, profile: str, seed: int, results_dir: str, profile_override
         For an unknown profile or a bad override.
     """
     run_profile = get_profile(profile, parse_profile_overrides(profile_overrides))
+    reset_readout_counts()
     seed_everything(seed)
     set_style()
     results = Results(results_dir, name)

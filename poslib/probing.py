@@ -30,7 +30,8 @@ from .features import FeatureConfig, FeatureSet, extract_features
 from .image_set import ImageSet
 from .near_duplicates import DEFAULT_THRESHOLD, near_duplicate_records
 from .patterns import PATTERN_NAMES, make_patterns
-from .readout import ReadoutConfig, evaluate, predict, train_readouts
+from .readout import ReadoutConfig, evaluate, predict
+from .readout_store import trained_readouts
 from .tables import CONFIG_COLUMNS, aggregate_over_seeds, summarise, with_backbone_class  # noqa: F401
 
 
@@ -221,6 +222,11 @@ class FeatureBundle:
     tests: list[FeatureSet]
     weights_id: str = ""
 
+    @property
+    def train_key(self) -> str | None:
+        """The training features' cache key (None when they do not come from the cache): keys stored readouts."""
+        return (self.train.meta or {}).get("key")
+
     def channels(self, taps: list[str] | None) -> np.ndarray | None:
         """Channel indices of ``taps`` (None for all)."""
         return None if taps is None else self.train.channel_index(taps)
@@ -358,9 +364,10 @@ def probe(bundle: FeatureBundle, readout: ReadoutConfig, seeds, taps: list[str] 
     columns = _probe_columns(bundle, readout, taps, labels)
     seeds = list(seeds)
     frames, result = [], ProbeResult(per_image=pd.DataFrame())
-    trained = train_readouts(bundle.train.array, targets, readout, seeds, channels=chosen, device=device,
-                             progress=progress, description=f"readout {bundle.config.label}", info=result.training,
-                             native_sizes=bundle.train.channel_sizes(chosen))
+    trained = trained_readouts(bundle.train.array, targets, readout, seeds, features_key=bundle.train_key,
+                               channels=chosen, device=device, progress=progress,
+                               description=f"readout {bundle.config.label}", info=result.training,
+                               native_sizes=bundle.train.channel_sizes(chosen))
     for seed, (model, losses) in zip(seeds, trained):
         result.readouts[seed], result.losses[seed] = model, losses
         frames += _scored_frames(bundle, model, chosen, targets, {**columns, "seed": seed}, device)
@@ -418,8 +425,9 @@ def probe_channel_sets(bundle: FeatureBundle, readout: ReadoutConfig, channel_se
     """
     channel_sets = [np.asarray(c) for c in channel_sets]
     targets = make_patterns(readout.target_size, PATTERN_NAMES)
-    trained = train_readouts(bundle.train.array, targets, readout, list(seeds), channels=channel_sets, device=device,
-                             progress=progress, description=f"readouts on channel sets of {bundle.config.label}")
+    trained = trained_readouts(bundle.train.array, targets, readout, list(seeds), features_key=bundle.train_key,
+                               channels=channel_sets, device=device, progress=progress,
+                               description=f"readouts on channel sets of {bundle.config.label}")
     frames = []
     for (model, _), channels, seed, extra in zip(trained, channel_sets, seeds, labels):
         frames += _scored_frames(bundle, model, channels, targets,

@@ -24,6 +24,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .config import REPO_ROOT  # noqa: E402
+from .readout_store import readout_counts  # noqa: E402
 from .store import atomic_write_bytes  # noqa: E402
 
 FIGURE_DPI = 110
@@ -102,6 +103,7 @@ class Results:
         self._save_info()
 
     def _save_info(self) -> None:
+        self.info["readouts"] = readout_counts()  # trained and reused from the store, so far in this run
         payload = json.dumps(self.info, indent=1, default=str).encode()
         atomic_write_bytes(self.root / "provenance" / f"{self.notebook}.json", payload)
 
