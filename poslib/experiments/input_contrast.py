@@ -46,8 +46,11 @@ from ..position_share import channel_shares, channel_table, share_table
 from ..probing import (FeatureBundle, ProbeImages, SkippedRow, build_or_skip, readout_config_for, summarise,
                        with_backbone_class)
 from ..readout import ReadoutConfig
+from ..reference import paper_table1, paper_table3
 from ..report import line_panels, model_label
+from ..verdicts import OUTCOMES, claim_outcome
 from ..vgg_ports import IMAGENET_RGB_MEAN
+from ..weights import CONTROL_CLASS, IMAGENET_CLASS
 from .layerwise import probe_raw_levels
 
 #: The grey every photo is blended towards, on the 0-255 scale (ImageNet's mean colour, RGB).
@@ -65,8 +68,8 @@ def fade(images: np.ndarray, contrast: float) -> np.ndarray:
     Examples
     --------
     >>> pixel = np.array([[[[255, 0, 103]]]], dtype=np.uint8)
-    >>> fade(pixel, 0.5).round(2).tolist()  # R: 123.675 + 0.5 * (255 - 123.675)
-    [[[[189.34, 58.14, 103.26]]]]
+    >>> [round(v, 2) for v in fade(pixel, 0.5).flatten().tolist()]  # R: 123.675 + 0.5 * (255 - 123.675)
+    [189.34, 58.14, 103.26]
     """
     if not 0.0 <= contrast <= 1.0:
         raise ValueError(f"contrast must lie in [0, 1], not {contrast}")
@@ -270,8 +273,11 @@ def plot_contrast(summary: pd.DataFrame, natural_test: str, value: str = "spc", 
 
 
 def plot_shares(shares: pd.DataFrame):
-    """Position share per level against contrast: a line per level, a panel per row."""
-    part = shares.sort_values("contrast", ascending=False, kind="stable")
+    """Position share per level against contrast: a line per level, a panel per row.
+
+    Contrast 0 is left out: every test image is then the same, so the share is 1 by construction.
+    """
+    part = shares[shares["contrast"] > 0].sort_values("contrast", ascending=False, kind="stable")
     part = part.assign(model=model_label(part), contrast=part["contrast"].map(lambda a: f"{a:g}"))
     return line_panels(part, x="contrast", y="share", hue="level", col="model", categorical_x=True,
                        fixed_colours=True, xlabel="input contrast a", ylabel="position share", legend_title="level",
@@ -291,19 +297,23 @@ def _value(means: pd.DataFrame, row, contrast: float, level: str, pattern: str) 
     return float(cell["spc"].iloc[0]) if len(cell) else np.nan
 
 
-def _outcomes(checks: pd.DataFrame, kind: str, measure: str) -> str:
+def _outcome(checks: pd.DataFrame, kind: str, measure: str) -> str:
+    """The combined outcome of one measure's checks on one backbone class, with its count: ``"holds (2 of 2 rows)"``."""
     part = checks[(checks["backbone_class"] == kind) & checks["subject"].str.contains(measure, regex=False)]
     if not len(part):
         return "not measured"
-    counts = part["outcome"].value_counts()
-    return ", ".join(f"{n} of {len(part)} {outcome}" for outcome, n in counts.items())
+    outcomes = list(part["outcome"])
+    return (f"{claim_outcome(outcomes)} ("
+            + ", ".join(f"{outcomes.count(o)} of {len(outcomes)} rows {o}" for o in OUTCOMES if o in outcomes) + ")")
+
+
+#: The one-line answer for the combined outcomes of the SPC checks on ImageNet rows.
+_ANSWERS = {"holds": "Yes", "contradicted": "No", "inconclusive": "Not settled by these data"}
 
 
 def paper_comparison(summary: pd.DataFrame, natural_test: str, row=PAPER_ROW) -> list[str]:
     """Sentences comparing ``row``'s f5 (at contrast 1 and at the paper's input contrast) and its contrast-0
     readout with the paper's f5 (Table 3) and Black / White (Table 1) numbers of VGG16."""
-    from ..reference import paper_table1, paper_table3
-
     means = summary[summary["test_set"] == natural_test]
     contrasts = set(means["contrast"])
     if not ((means["backbone"] == row[0]) & (means["weights"] == row[1])).any() or 1.0 not in contrasts:
@@ -342,11 +352,15 @@ def closing_paragraph(summary: pd.DataFrame, checks: pd.DataFrame, overtakes: pd
                       natural_test: str) -> str:
     """The notebook's answer, rendered from the tables: the checks per backbone class, where f5 overtakes f4,
     and the comparison with the paper's f5 and Black / White numbers (:func:`paper_comparison`)."""
-    imagenet, control = (_outcomes(checks, kind, "SPC") for kind in ("ImageNet", "control"))
-    imagenet_share, control_share = (_outcomes(checks, kind, "share") for kind in ("ImageNet", "control"))
-    lines = [f"**Does position readable from deep layers rise as the content fades?** On the ImageNet rows the "
-             f"f5 SPC check (lowest non-zero contrast against contrast 1) is {imagenet}; the probe-free share check "
-             f"is {imagenet_share}. On the random-init control: SPC {control}, share {control_share}."]
+    imagenet, control = (_outcome(checks, kind, "SPC") for kind in (IMAGENET_CLASS, CONTROL_CLASS))
+    imagenet_share, control_share = (_outcome(checks, kind, "share") for kind in (IMAGENET_CLASS, CONTROL_CLASS))
+    answer = _ANSWERS.get(imagenet.split(" (")[0], "Not measured here")
+    same = control.split(" (")[0] == imagenet.split(" (")[0]
+    lines = [f"**Does position readable from deep layers rise as the content fades?** {answer}: f5's SPC at the "
+             f"lowest non-zero contrast against contrast 1 {imagenet} on the ImageNet rows; the probe-free share "
+             f"{imagenet_share}. The random-init control: SPC {control}, share {control_share}"
+             + (" -- the same outcome as the trained rows, as expected if the border cue (padding), which needs no "
+                "training, is what takes over." if same else " -- not the outcome of the trained rows.")]
     for row in checks.itertuples():
         lines.append(f"- {row.subject} ({row.backbone_class}): {row.evidence}; difference {row.difference:+.3f}, "
                      f"95 % interval [{row.low:+.3f}, {row.high:+.3f}]: **{row.outcome}**.")
