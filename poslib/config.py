@@ -357,12 +357,8 @@ class ContrastSettings:
 
     Parameters
     ----------
-    epochs : int or None
-        Readout training epochs.
-    seeds : tuple of int or None
-        Readout seeds.
-    batch_size : int or None
-        Readout mini-batch size (None: the profile's).
+    epochs, seeds, batch_size : int, tuple of int, int, or None
+        The readouts' training epochs, seeds and mini-batch size (None: the profile's).
     contrasts : tuple of float
         Contrasts ``a`` in [0, 1] (1 first: the photos as they are).
     rows : tuple of (str, str)
