@@ -555,3 +555,69 @@ def check_input_size(summary: pd.DataFrame, natural_test: str) -> pd.DataFrame:
                          backbone_class(backbone, weights), f"mean SPC H,G by input size: {_trend(values)}",
                          compare(values[min(values)], values[max(values)])))
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- notebook 07 (input contrast)
+
+#: Notebook 07: the level whose position is followed as the content fades (the paper's deepest tap).
+CONTRAST_DEEP_LEVEL = "f5"
+#: Notebook 07: the rise must exceed this (0: any rise the interval excludes zero for, as claims 4-6).
+CONTRAST_MIN_RISE = 0.0
+
+
+def _channel_scores(channel_shares: pd.DataFrame, **where) -> pd.DataFrame:
+    """Per-channel position shares as tidy scores (``seed`` 0, ``image`` = channel) for :func:`compare`."""
+    part = channel_shares
+    for key, wanted in where.items():
+        part = part[part[key] == wanted]
+    return pd.DataFrame({"seed": 0, "image": part["channel"].to_numpy(), "score": part["share"].to_numpy()})
+
+
+def check_contrast(per_image: pd.DataFrame, shares: pd.DataFrame, natural_test: str) -> pd.DataFrame:
+    """Notebook 07: deep-layer position rises as the content fades (the border cue taking over).
+
+    Per row: the mean SPC over H and G of :data:`CONTRAST_DEEP_LEVEL` on the natural test set
+    at the lowest non-zero contrast is greater than at contrast 1 (an interval,
+    :func:`poslib.evidence.compare`), and so is the level's probe-free position share (mean
+    over its channels). The share's interval is a paired bootstrap over the level's channels:
+    the share trains nothing, so there are no seeds, and the test images are fixed (their
+    sampling is not in the interval). Channels constant at either contrast are left out.
+    Contrast 0 is not compared (every image is then the same, so the share is 1 by
+    construction). Random initialisations are judged as controls (their ``backbone_class``).
+
+    Parameters
+    ----------
+    per_image : pandas.DataFrame
+        :attr:`poslib.experiments.input_contrast.ContrastStudy.per_image` (columns backbone,
+        weights, contrast, level, seed, image, test_set, pattern, spc).
+    shares : pandas.DataFrame
+        Per-channel shares (:attr:`~poslib.experiments.input_contrast.ContrastStudy.channel_shares`:
+        backbone, weights, contrast, level, channel, share).
+    natural_test : str
+    """
+    rows, claim = [], "C1: deep-layer position rises as content fades"
+    level = CONTRAST_DEEP_LEVEL
+    for (backbone, weights), part in per_image.groupby(["backbone", "weights"], sort=False):
+        contrasts = sorted(part["contrast"].unique())
+        faded = [c for c in contrasts if c > 0]
+        if level not in set(part["level"]) or len(faded) < 2:
+            continue
+        low, top = faded[0], faded[-1]
+        subject, kind = f"{backbone}/{weights}", backbone_class(backbone, weights)
+        spc = {c: _evidence(part, POSITION_PATTERNS, test_set=natural_test, level=level, contrast=c) for c in (low, top)}
+        rows.append(_row(claim, f"{subject}, {level} SPC", kind,
+                         f"mean SPC H,G of {level}: {_mean(spc[low]):.3f} at a = {low:g} vs {_mean(spc[top]):.3f} "
+                         f"at a = {top:g}", compare(spc[low], spc[top], "greater", CONTRAST_MIN_RISE)))
+        mine = shares[(shares["backbone"] == backbone) & (shares["weights"] == weights) & (shares["level"] == level)]
+        pair = (_channel_scores(mine, contrast=low).merge(_channel_scores(mine, contrast=top), on=["seed", "image"],
+                                                          suffixes=("_low", "_top")).dropna())
+        if len(pair) < 2:
+            continue
+        a, b = (pair[["seed", "image", f"score_{s}"]].rename(columns={f"score_{s}": "score"}) for s in ("low", "top"))
+        test = compare(a, b, "greater", CONTRAST_MIN_RISE)
+        test["rule"] = (test["rule"].replace(" x 1 seed (images only: 1 seed)", "").replace("images", "channels")
+                        + "; no seeds (the share trains nothing) and the test images are fixed")
+        rows.append(_row(claim, f"{subject}, {level} position share (probe-free)", kind,
+                         f"mean share of {len(pair)} {level} channels: {a['score'].mean():.3f} "
+                         f"at a = {low:g} vs {b['score'].mean():.3f} at a = {top:g}", test))
+    return pd.DataFrame(rows)

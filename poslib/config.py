@@ -326,6 +326,61 @@ class BeyondSettings:
     border_bins: int = 8
 
 
+#: Input contrasts of notebook 07 (1: the photo; 0.225: about the contrast the paper's ToTensor()-only input
+#: has for torchvision's VGG16; 0: the uniform mean-colour image, like Black / White).
+CONTRASTS = (1.0, 0.5, 0.225, 0.1, 0.02, 0.0)
+
+
+@dataclass(frozen=True)
+class ContrastSettings:
+    """Notebook 07 (input contrast against position).
+
+    Every training and test photo is blended towards ImageNet's mean colour,
+    ``x' = mean + a (x - mean)`` (:mod:`poslib.experiments.input_contrast`); per row and
+    contrast, one-layer readouts are trained on every level (raw channels, as Table 3) and the
+    probe-free position share (:mod:`poslib.position_share`) is measured on the test features.
+    ``None`` means "as the profile" (see :func:`inherited`).
+
+    Budget (default profile, this 2-core machine, warm feature caches): about 10 minutes, at
+    most about 15. Basis: one (row, contrast) unit of the Caffe VGG16 at the default sizes
+    (one seed; the first 100 training photos at batch 8 for 77 epochs, i.e. 1,001 SGD steps
+    per readout; 6 levels; the first 80 test photos) measured 40 s with torch's 2 threads
+    (machine load about 2) and 63 s on one thread (which bounds a machine where the second
+    thread gives nothing); of the one-thread time 43 s train the six readouts, 13 s evaluate
+    them (SPC ranks 224 x 224 maps: 0.16 s per test image and unit) and 4 s load the
+    features. EfficientNet-Lite0 measured 26 s a unit on one thread. With 60 test images:
+    12 VGG16 units (Caffe and random init: same channels) and 6 EfficientNet units, plus
+    about 30 s of images, shares and plots, give about 580 s on 2 threads and about 910 s on
+    one. Cold caches add the forward passes (2 x 6 x 160 VGG16 images, about 0.4 s each on
+    this machine: roughly 13 minutes more). The budget is met with one seed: the claims'
+    intervals are then over test images only (their rule says so); the paper profile has
+    three seeds and every image.
+
+    Parameters
+    ----------
+    epochs, seeds, batch_size : int, tuple of int, int, or None
+        The readouts' training epochs, seeds and mini-batch size (None: the profile's).
+    contrasts : tuple of float
+        Contrasts ``a`` in [0, 1] (1 first: the photos as they are).
+    rows : tuple of (str, str)
+        Backbone rows; random initialisations are the controls.
+    levels : tuple of str
+        Tapped levels read one at a time (``all``: every level together).
+    train_images, test_images : int or None
+        The first this many natural training / test images (None: all of the profile's).
+    """
+
+    epochs: int | None = inherited("epochs")
+    seeds: tuple[int, ...] | None = inherited("seeds")
+    batch_size: int | None = inherited("batch_size")
+    contrasts: tuple[float, ...] = CONTRASTS
+    rows: tuple[tuple[str, str], ...] = (("vgg16", "imagenet-caffe"), ("efficientnet-lite0", "imagenet"),
+                                         ("vgg16", "random"))
+    levels: tuple[str, ...] = ("f1", "f2", "f3", "f4", "f5", "all")
+    train_images: int | None = None
+    test_images: int | None = None
+
+
 @dataclass(frozen=True)
 class Profile:
     """Size of a run: the single source of every notebook's run sizes.
@@ -377,8 +432,8 @@ class Profile:
         epochs are raised when the readout is trained, from the number of images it trains on
         (:func:`epochs_for_steps`). The paper profile sets the paper's 4,950 (15 epochs over
         DUT-S's 10,553 images at batch 32), whatever the size of the training set here.
-    layerwise, padding_study, tasks, beyond :
-        Sections of notebooks 03, 04, 05, 06.
+    layerwise, padding_study, tasks, beyond, contrast :
+        Sections of notebooks 03, 04, 05, 06, 07.
     overrides : tuple of (str, str)
         The ``field=value`` overrides this profile was built with (:func:`get_profile`); empty
         for a profile as defined here.
@@ -403,6 +458,7 @@ class Profile:
     padding_study: PaddingStudySettings = field(default_factory=PaddingStudySettings)
     tasks: TaskSettings = field(default_factory=TaskSettings)
     beyond: BeyondSettings = field(default_factory=BeyondSettings)
+    contrast: ContrastSettings = field(default_factory=ContrastSettings)
     overrides: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -421,7 +477,7 @@ class Profile:
 
 
 #: Profile fields that are sections (one per notebook from 03 on).
-SECTIONS = ("layerwise", "padding_study", "tasks", "beyond")
+SECTIONS = ("layerwise", "padding_study", "tasks", "beyond", "contrast")
 
 
 def _resolve_section(section, profile: Profile):
@@ -496,6 +552,8 @@ PROFILES: dict[str, Profile] = {
             gap_canvas=64, gap_patch=20, gap_train=36, gap_test=18, gap_top_k=(8,), gap_epochs=150,
             parity_sizes=(64, 65, 66), parity_rules=("zeros", "partial"), parity_levels=(0.5,),
             input_sizes=(64, 112), readout_train=16, readout_test=8, readout_epochs=3, border_bins=4),
+        contrast=ContrastSettings(contrasts=(1.0, 0.1, 0.0),
+                                  rows=(("efficientnet-lite0", "imagenet"), ("vgg16", "random"))),
     ),
     "default": Profile(
         name="default", n_train=400, n_test=300, epochs=DEFAULT_EPOCHS, seeds=(0, 1, 2),
@@ -509,6 +567,7 @@ PROFILES: dict[str, Profile] = {
             readout_padding_rows=((RAW_PIXELS, "none"),) + _DEFAULT_STUDY_ROWS, rule_rows=_DEFAULT_STUDY_ROWS),
         tasks=TaskSettings(saliency_train=300, segmentation_epochs=8),
         beyond=BeyondSettings(),
+        contrast=ContrastSettings(seeds=(0,), batch_size=8, train_images=100, test_images=60),
     ),
     "paper": Profile(
         name="paper", n_train=0, n_test=0, epochs=15, seeds=(0, 1, 2), min_steps=PAPER_READOUT_STEPS,
@@ -529,6 +588,7 @@ PROFILES: dict[str, Profile] = {
             parity_rules=("zeros", "partial", "reflect", "replicate", "circular"),
             parity_readout_rows=(("efficientnet-lite0", "imagenet"), ("vgg16", "imagenet-caffe")),
             readout_train=0, readout_test=0, readout_epochs=15, border_bins=16),
+        contrast=ContrastSettings(rows=IMAGENET_ROWS + (("vgg16", "random"),)),
     ),
 }
 

@@ -26,7 +26,7 @@ LOCAL_PATH = re.compile(r'["\'(\s]/(work|tmp|root|home|Users)/[^"\'\s]*')
 PROGRESS_TEXT = re.compile(r"\d+/\d+ \[\d\d:\d\d<")
 #: Claims table of each notebook and the claims it must check.
 CLAIMS = {"02": ("claims_1_3", {"1", "2", "3"}), "03": ("claims_4_5", {"4", "5"}), "04": ("claims_6", {"6"}),
-          "05": ("claims_7_9", {"7", "8", "9"})}
+          "05": ("claims_7_9", {"7", "8", "9"}), "07": ("claims_contrast", {"C1"})}
 
 
 @pytest.mark.notebook

@@ -14,6 +14,9 @@
     the questions the paper's successors asked (notebook 06): how far from the border a CNN
     tells absolute location, position after global pooling, uneven padding and input-size
     parity, input size against position.
+``input_contrast``
+    photos faded towards ImageNet's mean colour: position per level (SPC and the probe-free
+    share) against input contrast (notebook 07).
 ``common``
     what notebooks 03 and 04 say alike about their readouts.
 

@@ -284,15 +284,43 @@ def probe_levels(bundle: FeatureBundle, readout: ReadoutConfig, seeds, n_channel
         "controlled"), ``n_channels`` and ``draw`` (-1 for raw rows).
     """
     seeds = list(seeds)
-    frames = []
-    for level in list(bundle.train.tap_names) + ["all"]:
-        taps = None if level == "all" else [level]
-        n_level = len(bundle.train.channel_index(taps))
-        frames.append(probe(bundle, readout, seeds, taps=taps, progress=progress,
-                            labels={"level": level, "selection": "raw", "n_channels": n_level, "draw": -1}).per_image)
+    frames = [probe_raw_levels(bundle, readout, seeds, progress=progress)]
     draws = random_channel_draws(bundle, n_channels, n_draws, draw_seed)
     frames.append(probe_channel_sets(
         bundle, readout, [item["channels"] for item in draws], [seeds[item["draw"] % len(seeds)] for item in draws],
         [{"level": item["level"], "selection": "controlled", "n_channels": len(item["channels"]),
           "draw": item["draw"]} for item in draws], progress=progress))
+    return pd.concat(frames, ignore_index=True)
+
+
+def probe_raw_levels(bundle: FeatureBundle, readout: ReadoutConfig, seeds, levels=None, labels: dict | None = None,
+                     progress: bool = False) -> pd.DataFrame:
+    """Per-image results of readouts on every channel of one level at a time (Table 3's ``raw`` selection).
+
+    Parameters
+    ----------
+    bundle : FeatureBundle
+    readout : ReadoutConfig
+    seeds : iterable of int
+    levels : iterable of str, optional
+        Tap names and ``"all"`` (every level together); default: every tap, then ``"all"``.
+    labels : dict, optional
+        Extra constant columns of every row.
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`poslib.probing.probe` rows plus ``level``, ``selection`` ("raw"), ``n_channels``
+        and ``draw`` (-1).
+    """
+    seeds = list(seeds)
+    levels = list(bundle.train.tap_names) + ["all"] if levels is None else list(levels)
+    frames = []
+    for level in levels:
+        taps = None if level == "all" else [level]
+        n_level = len(bundle.train.channel_index(taps))
+        frames.append(probe(bundle, readout, seeds, taps=taps, progress=progress,
+                            labels={**(labels or {}), "level": level, "selection": "raw", "n_channels": n_level,
+                                    "draw": -1}).per_image)
     return pd.concat(frames, ignore_index=True)
