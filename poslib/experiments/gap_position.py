@@ -202,7 +202,8 @@ def probe_pooled(train: dict, train_labels: np.ndarray, test: dict, test_labels:
         for tap in taps:
             x_train, x_test = (joined_train, joined_test) if tap == "all" else (train[tap], test[tap])
             classifier = train_linear_classifier(x_train, train_labels, n_classes, seed, steps)
-            rows.append(_scored(classifier, x_test, test_labels, tap=tap, channels="all", k=x_train.shape[1], seed=seed))
+            rows.append(_scored(classifier, x_test, test_labels, tap=tap, channels="all", k=x_train.shape[1],
+                                seed=seed))
             if tap != "all":
                 continue
             mass[seed] = channel_weight_mass(classifier)

@@ -46,7 +46,7 @@ RULES, SEEDS = ("zeros", "valid"), (0, 1)
 
 
 def untrained_models(task: str, n_outputs: int) -> dict:
-    """One freshly initialised model per padding rule and seed (their predictions differ, which is all scoring needs)."""
+    """One freshly initialised model per padding rule and seed (their predictions differ: all scoring needs)."""
     def model(rule, seed):
         config = TrainConfig(task, rule, n_outputs, epochs=1, seed=seed)
         return TrainedModel(config, config.build_model().eval(), pd.DataFrame(), Path("unused"), "", False)
@@ -74,7 +74,8 @@ def model_keys(table):
 def test_saliency_per_image_rows_recompute_table_5a(saliency_data):
     scored = task_training.score_saliency(untrained_models("saliency", 1), saliency_data)
     rows, table = scored.per_image, scored.table
-    assert set(SCORE_LABELS + ["image", "image_id", "max_f", "mean_f", "mae", "raw_max_f", "raw_mae"]) <= set(rows.columns)
+    expected = SCORE_LABELS + ["image", "image_id", "max_f", "mean_f", "mae", "raw_max_f", "raw_mae"]
+    assert set(expected) <= set(rows.columns)
     # one row per (rule, seed, test set, region, image), every image of every test set
     assert not rows.duplicated(SCORE_LABELS + ["image"]).any()
     sizes = {t.name: len(t) for t in saliency_data.tests}
@@ -103,7 +104,8 @@ def test_segmentation_per_image_counts_recompute_table_5b(segmentation_data):
     per_seed = pd.concat([metrics.scores_from_counts(part, segmentation_data.class_names).assign(
         **dict(zip(SCORE_LABELS, key))) for key, part in rows.groupby(SCORE_LABELS, sort=False)], ignore_index=True)
     again = aggregate_over_seeds(per_seed, ["padding_rule", "test_set", "scored_on", "metric", "class"], ["value"])
-    merged = table.merge(again, on=["padding_rule", "test_set", "scored_on", "metric", "class"], suffixes=("", "_again"))
+    keys = ["padding_rule", "test_set", "scored_on", "metric", "class"]
+    merged = table.merge(again, on=keys, suffixes=("", "_again"))
     assert len(merged) == len(table) > 0
     np.testing.assert_allclose(merged["value_again"], merged["value"], rtol=0, atol=1e-12)  # NaN where NaN
     np.testing.assert_allclose(merged["value_std_again"], merged["value_std"], rtol=0, atol=1e-12)
