@@ -11,7 +11,7 @@ The evidence
 ------------
 Checks take either per-image rows (columns ``seed`` and ``image``, as
 :func:`poslib.probing.probe` returns them; notebooks 02-04 pass these) or summaries with
-``<value>_std`` and ``n_seeds`` (notebooks 05-06, until they keep per-image rows). A
+``<value>_std`` and ``n_seeds`` (notebook 06, and notebook 05 except claim 7's saliency checks). A
 check's interval is the envelope of a hierarchical bootstrap over test images and seeds
 and a t interval over seeds for per-image rows, a t interval over seeds for summaries
 (:mod:`poslib.evidence`). Its outcome is
@@ -316,31 +316,45 @@ def check_claim_6(readout_paddings: pd.DataFrame, backbone_rules: pd.DataFrame, 
 # ----------------------------------------------------------------------------- claims 7-9 (notebook 05)
 
 
+def _task_scores(part: pd.DataFrame, padding_rule: str, value: str):
+    """One padding variant's evidence for claim 7: tidy per-image scores of ``value`` where ``part``
+    has per-image rows, else a :class:`SeedSummary` of its summary row."""
+    rows = part[part["padding_rule"] == padding_rule]
+    if is_per_image(rows):
+        return rows[["seed", "image", value]].rename(columns={value: "score"}).reset_index(drop=True)
+    return _summary_of(rows.iloc[0], value)
+
+
 def check_claim_7(saliency: pd.DataFrame, segmentation: pd.DataFrame) -> pd.DataFrame:
     """Claim 7: zero padding helps salient object detection and semantic segmentation from scratch.
 
     Per saliency test set: the zero-padded model's max F-measure is greater than the
     unpadded one's *and* its MAE smaller (both an interval, :func:`poslib.evidence.compare`); per segmentation test set:
-    its mIoU is greater. Standard errors over training seeds where the tables have them.
+    its mIoU is greater. With per-image saliency rows the interval is over test images and
+    training seeds (the per-image ``max_f`` is each image's F at the threshold of its model's
+    max F, so its mean is the table's max F); with summaries it is over training seeds.
+    Segmentation is judged from the summary: its mIoU is the data set's (pooled pixel
+    counts), not a mean over images.
 
     Parameters
     ----------
     saliency : pandas.DataFrame
-        Columns padding, test_set, max_f, mae (optionally max_f_std, mae_std, n_seeds).
+        Per-image rows (columns padding_rule, test_set, seed, image, max_f, mae: Table 5 (a)'s
+        ``per_image``) or the summary (padding_rule, test_set, max_f, mae, optionally
+        max_f_std, mae_std, n_seeds).
     segmentation : pandas.DataFrame
-        Columns padding, test_set, metric, value (optionally value_std, n_seeds).
+        Columns padding_rule, test_set, metric, value (optionally value_std, n_seeds).
     """
     rows = []
-    for test_set, part in saliency.groupby("test_set", sort=False):
-        by = part.set_index("padding_rule")
-        if not {"zeros", "valid"} <= set(by.index):
+    for test_set, part in saliency.groupby("test_set", sort=False, observed=True):
+        if not {"zeros", "valid"} <= set(part["padding_rule"]):
             continue
-        z, n = by.loc["zeros"], by.loc["valid"]
-        f_test = compare(_summary_of(z, "max_f"), _summary_of(n, "max_f"))
-        mae_test = compare(_summary_of(n, "mae"), _summary_of(z, "mae"))
+        z_f, n_f = (_task_scores(part, rule, "max_f") for rule in ("zeros", "valid"))
+        z_mae, n_mae = (_task_scores(part, rule, "mae") for rule in ("zeros", "valid"))
         rows.append(_row("7: zero padding helps SOD / segmentation", f"saliency on {test_set}", "task network",
-                         f"max F {z['max_f']:.3f} vs {n['max_f']:.3f} without padding; MAE {z['mae']:.3f} vs {n['mae']:.3f}",
-                         weakest([f_test, mae_test])))
+                         f"max F {_mean(z_f):.3f} vs {_mean(n_f):.3f} without padding; "
+                         f"MAE {_mean(z_mae):.3f} vs {_mean(n_mae):.3f}",
+                         weakest([compare(z_f, n_f), compare(n_mae, z_mae)])))
     miou = segmentation[segmentation["metric"] == "miou"]
     for test_set, part in miou.groupby("test_set", sort=False):
         by = part.set_index("padding_rule")

@@ -21,7 +21,9 @@ Task metrics
 ------------
 Saliency maps are scored with pysodmetrics under the standard protocol (per-image
 normalised 8-bit maps; F-measure with beta^2 = 0.3, MAE), and on the raw maps;
-segmentation with a confusion matrix, per-class IoU and mean IoU (void pixels left out).
+segmentation with a confusion matrix, per-class IoU and mean IoU (void pixels left out). Both also
+keep each image's scores (:func:`saliency_evaluation`, :func:`segmentation_evaluation`), from which the
+set's numbers can be recomputed.
 """
 
 from __future__ import annotations
@@ -175,8 +177,16 @@ def mae_per_image(predictions, target) -> np.ndarray:
 F_BETA2 = 0.3
 
 
-def _fmeasure_and_mae(predictions, masks, normalize: bool) -> dict:
-    """pysodmetrics' F-measure curve (beta^2 = :data:`F_BETA2`) and MAE of predictions in the given form."""
+def _fmeasure_and_mae(predictions, masks, normalize: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pysodmetrics' per-image F-measure curves (beta^2 = :data:`F_BETA2`), adaptive F and MAE.
+
+    Returns
+    -------
+    curves : numpy.ndarray
+        float64 (N, 256): each image's F-measure at pysodmetrics' 256 thresholds.
+    adaptive, mae : numpy.ndarray
+        float64 (N,).
+    """
     import py_sod_metrics
 
     handler = py_sod_metrics.FmeasureHandler(with_dynamic=True, with_adaptive=True, beta=F_BETA2)
@@ -184,9 +194,65 @@ def _fmeasure_and_mae(predictions, masks, normalize: bool) -> dict:
     for prediction, mask in zip(predictions, masks):
         fmeasure.step(prediction, mask, normalize=normalize)
         mae.step(prediction, mask, normalize=normalize)
-    curve = fmeasure.get_results()["fm"]
-    return {"max_f": float(np.max(curve["dynamic"])), "mean_f": float(np.mean(curve["dynamic"])),
-            "adaptive_f": float(curve["adaptive"]), "mae": float(mae.get_results()["mae"])}
+    return (np.array(handler.dynamic_results, dtype=np.float64), np.array(handler.adaptive_results, dtype=np.float64),
+            np.array(mae.maes, dtype=np.float64))
+
+
+def _set_and_image_scores(curves: np.ndarray, adaptive: np.ndarray, mae: np.ndarray) -> tuple[dict, dict]:
+    """The set's scores (as pysodmetrics' ``get_results``) and each image's, from :func:`_fmeasure_and_mae`.
+
+    The set's max F is the maximum of the mean curve; an image's ``max_f`` is its F at that
+    threshold (so their mean is the set's max F), ``image_max_f`` the maximum of its own curve.
+    """
+    curve = np.mean(curves, axis=0)
+    best = int(np.argmax(curve))
+    whole = {"max_f": float(np.max(curve)), "mean_f": float(np.mean(curve)), "adaptive_f": float(np.mean(adaptive)),
+             "mae": float(np.mean(mae))}
+    each = {"max_f": curves[:, best], "mean_f": curves.mean(axis=1), "adaptive_f": adaptive, "mae": mae,
+            "image_max_f": curves.max(axis=1), "max_f_threshold": np.full(len(curves), best)}
+    return whole, each
+
+
+def saliency_evaluation(probabilities: np.ndarray, masks: np.ndarray) -> tuple[dict, pd.DataFrame]:
+    """Salient-object scores of a set (:func:`saliency_scores`) and of each of its images, in one pass.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray
+        (N, H, W) floats in [0, 1].
+    masks : numpy.ndarray
+        (N, H, W), nonzero = salient.
+
+    Returns
+    -------
+    scores : dict
+        :func:`saliency_scores`.
+    per_image : pandas.DataFrame
+        One row per image: ``image`` (index), ``max_f`` (the image's F-measure at the
+        threshold where the set's mean F curve peaks, so the mean over images is the set's
+        max F), ``mean_f`` (mean over the 256 thresholds; the mean over images is the set's
+        mean F), ``adaptive_f``, ``mae`` (their means are the set's), ``image_max_f`` (the
+        peak of the image's own curve, an upper bound), ``max_f_threshold`` (index of the
+        set's peak on pysodmetrics' 256-threshold curve), and the same ``raw_*`` columns of
+        the unnormalised maps.
+
+    Examples
+    --------
+    >>> mask = np.zeros((2, 4, 4)); mask[:, :2] = 1
+    >>> scores, per_image = saliency_evaluation(np.stack([mask[0], 1 - mask[1]]), mask)
+    >>> bool(per_image["max_f"].mean() == scores["max_f"]), per_image["mae"].tolist()
+    (True, [0.0, 1.0])
+    """
+    probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
+    binary = np.asarray(masks) > 0
+    as_8bit = np.rint(probabilities * 255).astype(np.uint8)
+    standard, standard_each = _set_and_image_scores(*_fmeasure_and_mae(as_8bit, binary.astype(np.uint8) * 255,
+                                                                       normalize=True))
+    raw, raw_each = _set_and_image_scores(*_fmeasure_and_mae(probabilities, binary, normalize=False))
+    scores = {**standard, **{f"raw_{key}": value for key, value in raw.items()}, "n_images": len(binary)}
+    per_image = pd.DataFrame({"image": np.arange(len(binary)), **standard_each,
+                              **{f"raw_{key}": value for key, value in raw_each.items()}})
+    return scores, per_image
 
 
 def saliency_scores(probabilities: np.ndarray, masks: np.ndarray) -> dict:
@@ -199,7 +265,7 @@ def saliency_scores(probabilities: np.ndarray, masks: np.ndarray) -> dict:
     *adaptive F* thresholds each map at twice its mean; *MAE* is the mean absolute error of
     the normalised maps. The ``raw_*`` scores use the probabilities as they are (no
     stretching), so an unsure model (all probabilities near 0.5) is not rescued by the
-    normalisation.
+    normalisation. Each image's scores: :func:`saliency_evaluation`.
 
     Parameters
     ----------
@@ -220,12 +286,7 @@ def saliency_scores(probabilities: np.ndarray, masks: np.ndarray) -> dict:
     >>> round(scores["max_f"], 3), round(scores["mae"], 3), round(scores["raw_mae"], 3)
     (1.0, 0.0, 0.4)
     """
-    probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
-    binary = np.asarray(masks) > 0
-    as_8bit = np.rint(probabilities * 255).astype(np.uint8)
-    standard = _fmeasure_and_mae(as_8bit, binary.astype(np.uint8) * 255, normalize=True)
-    raw = _fmeasure_and_mae(probabilities, binary, normalize=False)
-    return {**standard, **{f"raw_{key}": value for key, value in raw.items()}, "n_images": len(binary)}
+    return saliency_evaluation(probabilities, masks)[0]
 
 
 def confusion_matrix(predicted: np.ndarray, target: np.ndarray, n_classes: int, ignore_index: int) -> np.ndarray:
@@ -257,18 +318,94 @@ def class_iou(confusion: np.ndarray) -> np.ndarray:
         return np.where(union > 0, true_positive / np.where(union > 0, union, 1.0), np.nan)
 
 
-def segmentation_scores(predicted: np.ndarray, target: np.ndarray, class_names, ignore_index: int) -> pd.DataFrame:
-    """Per-class IoU and the mean IoU (over classes present) as a long table.
+def scores_from_confusion(confusion: np.ndarray, class_names) -> pd.DataFrame:
+    """Per-class IoU, the mean IoU (over classes present) and pixel accuracy of a confusion matrix, long format.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``metric`` (``iou`` / ``miou`` / ``pixel_accuracy``), ``class``, ``value``.
     """
-    confusion = confusion_matrix(predicted, target, len(class_names), ignore_index)
     iou = class_iou(confusion)
     rows = [{"metric": "iou", "class": name, "value": value} for name, value in zip(class_names, iou)]
     rows.append({"metric": "miou", "class": "all", "value": float(np.nanmean(iou))})
     rows.append({"metric": "pixel_accuracy", "class": "all",
                  "value": float(np.trace(confusion) / max(confusion.sum(), 1))})
+    return pd.DataFrame(rows)
+
+
+def segmentation_scores(predicted: np.ndarray, target: np.ndarray, class_names, ignore_index: int) -> pd.DataFrame:
+    """Per-class IoU and the mean IoU (over classes present) as a long table.
+
+    The IoU is the data set's (one confusion matrix over all pixels of all images), as the
+    segmentation literature reports it. Each image's counts: :func:`segmentation_evaluation`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``metric`` (``iou`` / ``miou`` / ``pixel_accuracy``), ``class``, ``value``.
+    """
+    return scores_from_confusion(confusion_matrix(predicted, target, len(class_names), ignore_index), class_names)
+
+
+def segmentation_evaluation(predicted: np.ndarray, target: np.ndarray, class_names,
+                            ignore_index: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The set's scores (:func:`segmentation_scores`) and each image's pixel counts per class, in one pass.
+
+    Parameters
+    ----------
+    predicted, target : numpy.ndarray
+        (N, H, W) class ids; target pixels equal to ``ignore_index`` (or ``>= len(class_names)``) are left out.
+    class_names : sequence of str
+    ignore_index : int
+
+    Returns
+    -------
+    scores : pandas.DataFrame
+        :func:`segmentation_scores` (the sum of the images' confusion matrices).
+    per_image : pandas.DataFrame
+        One row per image and class: ``image`` (index), ``class``, ``tp``, ``fp``, ``fn``
+        (pixel counts) and ``iou`` (the image's IoU of the class, NaN where the class is in
+        neither its prediction nor its target). The set's IoU of a class is
+        ``sum(tp) / sum(tp + fp + fn)`` over images, its pixel accuracy
+        ``sum(tp) / sum(tp + fn)`` over images and classes (:func:`scores_from_counts`).
+
+    Examples
+    --------
+    >>> scores, per_image = segmentation_evaluation(np.array([[0, 1], [1, 1]]), np.array([[0, 1], [0, 9]]),
+    ...                                             ["a", "b"], ignore_index=9)
+    >>> per_image[["image", "class", "tp", "fp", "fn"]].values.tolist()
+    [[0, 'a', 1, 0, 0], [0, 'b', 1, 0, 0], [1, 'a', 0, 0, 1], [1, 'b', 0, 1, 0]]
+    >>> scores_from_counts(per_image).equals(scores)
+    True
+    """
+    n_classes = len(class_names)
+    confusions = np.stack([confusion_matrix(p, t, n_classes, ignore_index) for p, t in zip(predicted, target)])
+    true_positive = np.diagonal(confusions, axis1=1, axis2=2)
+    per_image = pd.DataFrame({"image": np.repeat(np.arange(len(confusions)), n_classes),
+                              "class": np.tile(np.asarray(class_names, dtype=object), len(confusions)),
+                              "tp": true_positive.ravel(),
+                              "fp": (confusions.sum(axis=1) - true_positive).ravel(),
+                              "fn": (confusions.sum(axis=2) - true_positive).ravel(),
+                              "iou": np.concatenate([class_iou(c) for c in confusions])})
+    return scores_from_confusion(confusions.sum(axis=0), class_names), per_image
+
+
+def scores_from_counts(per_image: pd.DataFrame, class_names=None) -> pd.DataFrame:
+    """:func:`segmentation_scores` recomputed from per-image counts (:func:`segmentation_evaluation`).
+
+    Parameters
+    ----------
+    per_image : pandas.DataFrame
+        Columns ``class``, ``tp``, ``fp``, ``fn`` of one model and test set (any number of images).
+    class_names : sequence of str, optional
+        Class order (default: as they first appear).
+    """
+    names = list(dict.fromkeys(per_image["class"])) if class_names is None else list(class_names)
+    sums = per_image.groupby("class", sort=False, observed=True)[["tp", "fp", "fn"]].sum().reindex(names)
+    tp, fp, fn = (sums[c].to_numpy(dtype=np.int64) for c in ("tp", "fp", "fn"))
+    iou = np.where(tp + fp + fn > 0, tp / np.where(tp + fp + fn > 0, tp + fp + fn, 1), np.nan)
+    rows = [{"metric": "iou", "class": name, "value": value} for name, value in zip(names, iou)]
+    rows.append({"metric": "miou", "class": "all", "value": float(np.nanmean(iou))})
+    rows.append({"metric": "pixel_accuracy", "class": "all", "value": float(tp.sum() / max((tp + fn).sum(), 1))})
     return pd.DataFrame(rows)

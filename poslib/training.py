@@ -33,7 +33,7 @@ from .backbones import seeded
 from .config import ConfigError, progress_bar
 from .data import DatasetError, PairedSet
 from .features import images_to_tensor
-from .metrics import saliency_scores, segmentation_scores
+from .metrics import saliency_evaluation, segmentation_evaluation
 from .padding import check_padding_rule
 from .segnet import (DECODER_CHANNELS, VGG_SMALL_CONVS, VGG_SMALL_WIDTHS, EncoderClassifier, EncoderDecoder, Region,
                      count_parameters, output_region, shared_region)
@@ -327,11 +327,12 @@ SHARED_REGION, FULL_FRAME = "shared region", "full frame"
 
 
 def _scored_predictions(models: dict[str, list[TrainedModel]], data: TaskData, predict):
-    """``(labels, prediction, targets)`` of every model on every test set and scored region.
+    """``(labels, prediction, targets, ids)`` of every model on every test set and scored region.
 
     Every variant is scored on the pixels all of them predict (:data:`SHARED_REGION`);
     variants that predict the whole image are also scored on it (:data:`FULL_FRAME`).
-    ``labels`` holds padding, seed, test_set and scored_on; ``predict(model, images, region)``.
+    ``labels`` holds padding, seed, test_set and scored_on; ``ids`` the test images' ids;
+    ``predict(model, images, region)``.
     """
     for test in data.tests:
         shared = scoring_region(models, test)
@@ -342,7 +343,45 @@ def _scored_predictions(models: dict[str, list[TrainedModel]], data: TaskData, p
                 for trained in trained_models:
                     labels = {"padding_rule": padding, "seed": trained.config.seed, "test_set": test.name,
                               "scored_on": scored_on}
-                    yield labels, predict(trained.model, test.images, region), region.crop(test.targets)
+                    yield labels, predict(trained.model, test.images, region), region.crop(test.targets), test.ids
+
+
+#: Columns that name a model and what it was scored on, first in every Table-5 frame.
+SCORE_LABELS = ["padding_rule", "seed", "test_set", "scored_on"]
+
+
+def _with_ids(per_image: pd.DataFrame, labels: dict, ids) -> pd.DataFrame:
+    """``per_image`` (an ``image`` index column) with the labels first and ``image_id`` after ``image``."""
+    frame = per_image.assign(**labels, image_id=[ids[i] for i in per_image["image"]] if ids else per_image["image"])
+    first = SCORE_LABELS + ["image", "image_id"]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def score_saliency(models: dict[str, list[TrainedModel]], data: TaskData) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Saliency scores per model and per image, in one pass over the predictions.
+
+    Parameters
+    ----------
+    models : dict
+        ``padding rule -> [TrainedModel]``.
+    data : TaskData
+
+    Returns
+    -------
+    per_seed : pandas.DataFrame
+        :func:`evaluate_saliency`.
+    per_image : pandas.DataFrame
+        padding_rule, seed, test_set, scored_on, image (index in the test set), image_id (the
+        image's file stem in its data set, or the scene's description), then the columns of
+        :func:`poslib.metrics.saliency_evaluation`; the mean over a model's images of each
+        score is its ``per_seed`` value.
+    """
+    rows, frames = [], []
+    for labels, prediction, targets, ids in _scored_predictions(models, data, predict_saliency):
+        scores, per_image = saliency_evaluation(prediction, targets)
+        rows.append({**labels, **scores})
+        frames.append(_with_ids(per_image, labels, ids))
+    return pd.DataFrame(rows), pd.concat(frames, ignore_index=True)
 
 
 def evaluate_saliency(models: dict[str, list[TrainedModel]], data: TaskData) -> pd.DataFrame:
@@ -350,17 +389,40 @@ def evaluate_saliency(models: dict[str, list[TrainedModel]], data: TaskData) -> 
     (:func:`_scored_predictions`): columns padding, seed, test_set, scored_on, then
     :func:`poslib.metrics.saliency_scores` (standard protocol and ``raw_*``).
     """
-    return pd.DataFrame([{**labels, **saliency_scores(prediction, targets)}
-                         for labels, prediction, targets in _scored_predictions(models, data, predict_saliency)])
+    return score_saliency(models, data)[0]
+
+
+def score_segmentation(models: dict[str, list[TrainedModel]], data: TaskData) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Segmentation scores per model (long format) and pixel counts per image and class, in one pass.
+
+    Parameters
+    ----------
+    models : dict
+        ``padding rule -> [TrainedModel]``.
+    data : TaskData
+
+    Returns
+    -------
+    per_seed : pandas.DataFrame
+        :func:`evaluate_segmentation`.
+    per_image : pandas.DataFrame
+        padding_rule, seed, test_set, scored_on, image, image_id, class, tp, fp, fn, iou
+        (:func:`poslib.metrics.segmentation_evaluation`); a model's IoU, mIoU and pixel
+        accuracy are recomputed from its rows by :func:`poslib.metrics.scores_from_counts`.
+    """
+    frames, image_frames = [], []
+    for labels, prediction, targets, ids in _scored_predictions(models, data, predict_labels):
+        scores, per_image = segmentation_evaluation(prediction, targets, data.class_names, data.ignore_index)
+        frames.append(scores.assign(**labels))
+        image_frames.append(_with_ids(per_image, labels, ids))
+    per_seed = pd.concat(frames, ignore_index=True)[SCORE_LABELS + ["metric", "class", "value"]]
+    return per_seed, pd.concat(image_frames, ignore_index=True)
 
 
 def evaluate_segmentation(models: dict[str, list[TrainedModel]], data: TaskData) -> pd.DataFrame:
     """Per-class IoU, mIoU and pixel accuracy per padding rule, training seed, test set and scored
     region (:func:`_scored_predictions`), long format."""
-    frames = [segmentation_scores(prediction, targets, data.class_names, data.ignore_index).assign(**labels)
-              for labels, prediction, targets in _scored_predictions(models, data, predict_labels)]
-    return pd.concat(frames, ignore_index=True)[["padding_rule", "seed", "test_set", "scored_on", "metric", "class",
-                                                 "value"]]
+    return score_segmentation(models, data)[0]
 
 
 def train_task_models(data: TaskData, padding_rules, epochs: int, batch_size: int, seeds=(0,),

@@ -134,6 +134,27 @@ def test_claim_7_on_both_sides():
     assert checks["saliency on SOD"] == "holds" and checks["segmentation on CamVid"] == "inconclusive"
 
 
+def test_claim_7_from_per_image_saliency_rows():
+    rng = np.random.default_rng(0)
+
+    def rows(rule, f, mae):
+        return pd.DataFrame([{"padding_rule": rule, "test_set": "SOD", "scored_on": "shared region", "seed": seed,
+                              "image": image, "max_f": f + rng.normal(0, 0.05), "mae": mae + rng.normal(0, 0.05)}
+                             for seed in (0, 1, 2) for image in range(30)])
+
+    segmentation = pd.DataFrame({"padding_rule": ["zeros", "valid"], "test_set": "CamVid", "metric": "miou",
+                                 "value": [.40, .39], "value_std": [.02, .02], "n_seeds": 3})
+    per_image = pd.concat([rows("zeros", .7, .2), rows("valid", .5, .3)], ignore_index=True)
+    checks = claims.check_claim_7(per_image, segmentation).set_index("subject")
+    saliency = checks.loc["saliency on SOD"]
+    assert saliency["outcome"] == "holds" and saliency["n_images"] == 30 and saliency["n_seeds"] == 3
+    assert "bootstrap" in saliency["rule"]  # the interval is over images and seeds, not seed summaries
+    assert f"max F {per_image[per_image['padding_rule'] == 'zeros']['max_f'].mean():.3f}" in saliency["evidence"]
+    flipped = per_image.assign(padding_rule=per_image["padding_rule"].map({"zeros": "valid", "valid": "zeros"}))
+    flipped_checks = claims.check_claim_7(flipped, segmentation).set_index("subject")
+    assert flipped_checks.loc["saliency on SOD", "outcome"] == "contradicted"
+
+
 def test_claim_8_compares_only_the_given_same_architecture_pairs():
     summary = pd.DataFrame([(model, "nat", p, spc, 0.01, 3) for model, spc in [("hed", .9), ("cls", .7), ("other", .99)]
                             for p in ("H", "V", "G")],

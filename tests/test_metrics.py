@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import rankdata, spearmanr
 
@@ -93,3 +94,25 @@ def test_non_finite_predictions_are_an_error_not_spc_zero(bad):
     all_nan = np.full((1, 25), np.nan)  # used to come out as a "constant" prediction with SPC 0
     with pytest.raises(ValueError, match="non-finite"):
         metrics.spearman_per_image(all_nan, np.arange(25.0))
+
+
+def test_per_image_saliency_scores_average_to_the_sets():
+    rng = np.random.default_rng(0)
+    masks = rng.random((6, 12, 12)) > 0.6
+    probabilities = np.clip(masks * 0.5 + rng.random((6, 12, 12)) * 0.6, 0, 1)
+    scores, per_image = metrics.saliency_evaluation(probabilities, masks)
+    assert scores == metrics.saliency_scores(probabilities, masks) and len(per_image) == 6
+    for name in ("max_f", "mean_f", "adaptive_f", "mae", "raw_max_f", "raw_mean_f", "raw_mae"):
+        assert abs(per_image[name].mean() - scores[name]) < 1e-12, name
+    # each image's own best threshold beats the set's on average: it is not what the table reports
+    assert per_image["image_max_f"].mean() > scores["max_f"]
+
+
+def test_per_image_segmentation_counts_sum_to_the_sets_scores():
+    rng = np.random.default_rng(1)
+    target = rng.integers(0, 4, (5, 8, 8))  # 3 = void
+    predicted = rng.integers(0, 3, (5, 8, 8))
+    scores, per_image = metrics.segmentation_evaluation(predicted, target, ["a", "b", "c"], ignore_index=3)
+    pd.testing.assert_frame_equal(scores, metrics.segmentation_scores(predicted, target, ["a", "b", "c"], 3))
+    pd.testing.assert_frame_equal(metrics.scores_from_counts(per_image), scores)
+    assert len(per_image) == 15 and per_image["tp"].sum() == (predicted == target).sum()

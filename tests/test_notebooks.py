@@ -41,7 +41,13 @@ def test_notebook_runs_in_the_smoke_profile(notebook, tmp_path, data_root):
             assert len(pd.read_csv(out / artefact["path"])) > 0
         if artefact["path"].endswith(".parquet"):
             rows = pd.read_parquet(out / artefact["path"])
-            assert len(rows) > 0 and {"seed", "test_set", "pattern", "image", "image_id", "spc", "mae"} <= set(rows.columns)
+            assert len(rows) > 0 and "seed" in rows.columns
+            if artefact["path"].endswith("_per_canvas.parquet"):  # generated canvases: each answer, right or wrong
+                assert {"canvas", "label", "predicted", "correct"} <= set(rows.columns)
+            elif "pattern" in rows.columns:  # position readouts
+                assert {"test_set", "image", "image_id", "spc", "mae"} <= set(rows.columns)
+            else:  # task networks (Table 5)
+                assert {"padding_rule", "test_set", "scored_on", "image", "image_id"} <= set(rows.columns)
     assert (out / "README.md").is_file()
     for path in [out / "notebooks" / notebook.name, out / "provenance" / f"{notebook.stem}.json", out / "README.md"]:
         text = path.read_text()
@@ -58,8 +64,10 @@ def test_notebook_runs_in_the_smoke_profile(notebook, tmp_path, data_root):
         assert checks["outcome"].isin(["holds", "contradicted", "inconclusive"]).all()
         assert checks["evidence"].str.len().min() > 0 and (checks["low"] <= checks["high"]).all()
         assert {"difference", "low", "high", "n_images", "n_seeds", "rule"} <= set(checks.columns)
-    if prefix in ("02", "03", "04"):  # per-image rows are kept next to the summaries
+    if prefix in ("02", "03", "04", "05", "06", "07"):  # per-image rows are kept next to the summaries
         assert any(a["path"].endswith("_per_image.parquet") for a in record["artefacts"])
+    if prefix == "06":  # and the answer on every synthetic canvas (studies B1, B2)
+        assert sum(a["path"].endswith("_per_canvas.parquet") for a in record["artefacts"]) == 2
 
 
 @pytest.mark.notebook

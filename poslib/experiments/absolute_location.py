@@ -180,6 +180,77 @@ def accuracy_by_distance(model: nn.Module, images: np.ndarray, labels: np.ndarra
     return {int(d): float((predicted[distance == d] == labels[distance == d]).mean()) for d in np.unique(distance)}
 
 
+@torch.inference_mode()
+def canvas_predictions(model: nn.Module, images: np.ndarray, labels: np.ndarray, distance: np.ndarray) -> pd.DataFrame:
+    """``model``'s answer on every test canvas.
+
+    Returns
+    -------
+    pandas.DataFrame
+        canvas (index in the test set), distance, label (0 = left, 1 = right), predicted,
+        correct (0/1).
+    """
+    predicted = model(torch.from_numpy(images)).argmax(dim=1).numpy()
+    return pd.DataFrame({"canvas": np.arange(len(labels)), "distance": distance.astype(np.int64), "label": labels,
+                         "predicted": predicted.astype(np.int64), "correct": (predicted == labels).astype(np.int64)})
+
+
+#: Columns of the per-canvas rows of study 1 (:func:`run_location_canvases`).
+CANVAS_COLUMNS = ["padding_rule", "depth", "receptive_field", "seed", "canvas", "distance", "label", "predicted",
+                  "correct"]
+
+
+def run_location_canvases(settings, seeds=None, progress=None) -> pd.DataFrame:
+    """Train the location networks of every padding, depth and seed and record their answer on every test canvas.
+
+    Parameters
+    ----------
+    settings : poslib.config.BeyondSettings
+        ``location_*`` fields.
+    seeds : iterable of int, optional
+        Default ``settings.seeds``.
+    progress : callable, optional
+        Wraps the configuration iterable (e.g. :func:`poslib.config.progress_bar`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`CANVAS_COLUMNS`: one row per padding, depth, seed and test canvas. The test
+        canvases are drawn from the seed (the same for every padding and depth of a seed, not
+        across seeds).
+    """
+    seeds = list(settings.seeds if seeds is None else seeds)
+    configs = [(p, d, s) for p in settings.location_paddings for d in settings.location_depths for s in seeds]
+    frames, data = [], {}
+    for padding, depth, seed in (progress(configs) if progress else configs):
+        if seed not in data:
+            rng = np.random.default_rng(seed)
+            data[seed] = [make_location_task(settings.location_canvas, settings.location_patch,
+                                             settings.location_distances, n, rng, settings.location_height)
+                          for n in (settings.location_train, settings.location_test)]
+        (train_x, train_y, _), (test_x, test_y, test_d) = data[seed]
+        model = train_location_net(train_x, train_y, depth, settings.location_channels, padding,
+                                   settings.location_epochs, seed)
+        frames.append(canvas_predictions(model, test_x, test_y, test_d).assign(
+            padding_rule=padding, depth=depth, receptive_field=stacked_receptive_field(depth), seed=seed))
+    return pd.concat(frames, ignore_index=True)[CANVAS_COLUMNS]
+
+
+def accuracy_per_seed(per_canvas: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy per padding, depth, seed and distance of per-canvas rows (:func:`run_location_canvases`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        padding_rule, depth, receptive_field, distance, seed, accuracy (distances in increasing order).
+    """
+    keys = ["padding_rule", "depth", "receptive_field", "seed"]
+    network = per_canvas.groupby(keys, sort=False).ngroup()  # the networks in the order they were trained
+    per_seed = (per_canvas.assign(network=network).groupby(["network"] + keys + ["distance"])["correct"].mean()
+                .rename("accuracy").reset_index())
+    return per_seed[["padding_rule", "depth", "receptive_field", "distance", "seed", "accuracy"]]
+
+
 def run_location_study(settings, seeds=None, progress=None) -> pd.DataFrame:
     """Train and test the location networks of every padding, depth and seed.
 
@@ -195,24 +266,10 @@ def run_location_study(settings, seeds=None, progress=None) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Per seed: padding, depth, receptive_field, distance, seed, accuracy.
+        Per seed: padding, depth, receptive_field, distance, seed, accuracy
+        (:func:`accuracy_per_seed` of :func:`run_location_canvases`).
     """
-    seeds = list(settings.seeds if seeds is None else seeds)
-    configs = [(p, d, s) for p in settings.location_paddings for d in settings.location_depths for s in seeds]
-    rows, data = [], {}
-    for padding, depth, seed in (progress(configs) if progress else configs):
-        if seed not in data:
-            rng = np.random.default_rng(seed)
-            data[seed] = [make_location_task(settings.location_canvas, settings.location_patch,
-                                             settings.location_distances, n, rng, settings.location_height)
-                          for n in (settings.location_train, settings.location_test)]
-        (train_x, train_y, _), (test_x, test_y, test_d) = data[seed]
-        model = train_location_net(train_x, train_y, depth, settings.location_channels, padding,
-                                   settings.location_epochs, seed)
-        for distance, accuracy in accuracy_by_distance(model, test_x, test_y, test_d).items():
-            rows.append({"padding_rule": padding, "depth": depth, "receptive_field": stacked_receptive_field(depth),
-                         "distance": distance, "seed": seed, "accuracy": accuracy})
-    return pd.DataFrame(rows)
+    return accuracy_per_seed(run_location_canvases(settings, seeds, progress))
 
 
 def summarise_location(per_seed: pd.DataFrame) -> pd.DataFrame:
@@ -221,7 +278,7 @@ def summarise_location(per_seed: pd.DataFrame) -> pd.DataFrame:
     return aggregate_over_seeds(per_seed, keys, ["accuracy"]).assign(chance=CHANCE)
 
 
-def location_study(profile: Profile) -> pd.DataFrame:
+def location_study(profile: Profile) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Study 1 of notebook 06: the location task at every padding, depth and seed, summarised.
 
     Parameters
@@ -231,10 +288,15 @@ def location_study(profile: Profile) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        :func:`summarise_location` of :func:`run_location_study`.
+    summary : pandas.DataFrame
+        :func:`summarise_location` of the per-seed accuracies.
+    per_canvas : pandas.DataFrame
+        :func:`run_location_canvases`: every network's answer on every test canvas (the
+        summary is the mean of ``correct`` per padding, depth, seed and distance, then the
+        mean and std over seeds).
     """
-    return summarise_location(run_location_study(profile.beyond))
+    per_canvas = run_location_canvases(profile.beyond)
+    return summarise_location(accuracy_per_seed(per_canvas)), per_canvas
 
 
 def describe_reach(summary: pd.DataFrame, min_gain: float) -> str:

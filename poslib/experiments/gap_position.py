@@ -123,15 +123,59 @@ def train_linear_classifier(features: np.ndarray, labels: np.ndarray, n_classes:
     return {"weight": weight.detach().numpy(), "bias": bias.detach().numpy(), "mean": mean, "scale": scale}
 
 
+def classifier_predictions(classifier: dict, features: np.ndarray) -> np.ndarray:
+    """The class (grid cell) the classifier names for each row of ``features``, int64 (N,)."""
+    scores = ((features - classifier["mean"]) / classifier["scale"]) @ classifier["weight"].T + classifier["bias"]
+    return scores.argmax(axis=1).astype(np.int64)
+
+
 def classifier_accuracy(classifier: dict, features: np.ndarray, labels: np.ndarray) -> float:
     """Share of ``features`` whose predicted class is ``labels``."""
-    scores = ((features - classifier["mean"]) / classifier["scale"]) @ classifier["weight"].T + classifier["bias"]
-    return float((scores.argmax(axis=1) == labels).mean())
+    return float((classifier_predictions(classifier, features) == labels).mean())
 
 
 def channel_weight_mass(classifier: dict) -> np.ndarray:
     """Sum over classes of the absolute weight of each (standardised) channel."""
     return np.abs(classifier["weight"]).sum(axis=0)
+
+
+def _scored(classifier: dict, features: np.ndarray, labels: np.ndarray, **row) -> dict:
+    """``row`` with the classifier's accuracy on ``features`` and its answer for each of them (``predicted``)."""
+    predicted = classifier_predictions(classifier, features)
+    return {**row, "accuracy": float((predicted == labels).mean()), "predicted": predicted}
+
+
+#: Columns of the per-canvas rows of study 2 (:func:`run_gap_study`).
+CANVAS_COLUMNS = ["backbone", "weights", "padding_rule", "tap", "channels", "k", "seed", "canvas", "label",
+                  "predicted", "correct"]
+
+
+def canvas_rows(rows: list[dict], test_labels: np.ndarray, **labels) -> pd.DataFrame:
+    """Per-canvas answers of :func:`probe_pooled`'s classifiers: one row per classifier and test canvas.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`probe_pooled` rows (with ``predicted``).
+    test_labels : numpy.ndarray
+        True grid cell of each test canvas.
+    **labels
+        Constant columns (backbone, weights, padding_rule).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`CANVAS_COLUMNS` (those present): ``canvas`` is the index of the test canvas
+        (the same canvases for every seed and configuration), ``correct`` 0/1; a
+        classifier's mean ``correct`` is its ``accuracy``.
+    """
+    n = len(test_labels)
+    frames = [pd.DataFrame({**labels, **{key: row[key] for key in ("tap", "channels", "k", "seed")},
+                            "canvas": np.arange(n), "label": test_labels.astype(np.int64),
+                            "predicted": row["predicted"],
+                            "correct": (row["predicted"] == test_labels).astype(np.int64)}) for row in rows]
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[[c for c in CANVAS_COLUMNS if c in frame.columns]]
 
 
 def probe_pooled(train: dict, train_labels: np.ndarray, test: dict, test_labels: np.ndarray, n_classes: int,
@@ -144,7 +188,9 @@ def probe_pooled(train: dict, train_labels: np.ndarray, test: dict, test_labels:
     Returns
     -------
     rows : list of dict
-        tap, channels (``all``, ``top-k``, ``random-k``), seed, accuracy.
+        tap, channels (``all``, ``top-k``, ``random-k``), k, seed, accuracy, and ``predicted``
+        (the class named for each test canvas, int64 (N,); ``accuracy`` is its share equal to
+        ``test_labels``).
     mass : dict
         ``{seed: weight mass per channel}`` of the ``all`` classifier.
     """
@@ -156,8 +202,8 @@ def probe_pooled(train: dict, train_labels: np.ndarray, test: dict, test_labels:
         for tap in taps:
             x_train, x_test = (joined_train, joined_test) if tap == "all" else (train[tap], test[tap])
             classifier = train_linear_classifier(x_train, train_labels, n_classes, seed, steps)
-            rows.append({"tap": tap, "channels": "all", "k": x_train.shape[1], "seed": seed,
-                         "accuracy": classifier_accuracy(classifier, x_test, test_labels)})
+            rows.append(_scored(classifier, x_test, test_labels, tap=tap, channels="all", k=x_train.shape[1],
+                                seed=seed))
             if tap != "all":
                 continue
             mass[seed] = channel_weight_mass(classifier)
@@ -169,13 +215,13 @@ def probe_pooled(train: dict, train_labels: np.ndarray, test: dict, test_labels:
                           "random": rng.choice(x_train.shape[1], k, replace=False)}
                 for kind, index in chosen.items():
                     sub = train_linear_classifier(x_train[:, index], train_labels, n_classes, seed, steps)
-                    rows.append({"tap": tap, "channels": f"{kind}-{k}", "k": k, "seed": seed,
-                                 "accuracy": classifier_accuracy(sub, x_test[:, index], test_labels)})
+                    rows.append(_scored(sub, x_test[:, index], test_labels, tap=tap, channels=f"{kind}-{k}", k=k,
+                                        seed=seed))
     return rows, mass
 
 
 def run_gap_study(settings, train_photos: np.ndarray, test_photos: np.ndarray, seed: int = 0,
-                  progress=None) -> tuple[pd.DataFrame, list, dict]:
+                  progress=None) -> tuple[pd.DataFrame, list, dict, pd.DataFrame]:
     """Pooled-feature position classification for every row and padding rule of the settings.
 
     Parameters
@@ -197,6 +243,8 @@ def run_gap_study(settings, train_photos: np.ndarray, test_photos: np.ndarray, s
     masses : dict
         ``(backbone, weights, padding) -> {seed: weight mass per channel}`` (all taps joined;
         channel order f1..f5).
+    per_canvas : pandas.DataFrame
+        Every classifier's answer on every test canvas (:func:`canvas_rows`).
     """
     rng = np.random.default_rng(seed)
     n_classes = settings.gap_grid ** 2
@@ -206,7 +254,7 @@ def run_gap_study(settings, train_photos: np.ndarray, test_photos: np.ndarray, s
                                        settings.gap_patch, rng)
     configs = [(b, w, r) for b, w in settings.gap_rows for r in settings.gap_rules]
     configs += [(b, w, r) for b, w in settings.gap_control_rows for r in settings.gap_control_rules]
-    frames, skipped, masses = [], [], {}
+    frames, canvas_frames, skipped, masses = [], [], [], {}
     for backbone_name, weights, rule in (progress(configs) if progress else configs):
         backbone, skip = build_or_skip(backbone_name, weights, rule, settings.gap_canvas)
         if skip is not None:
@@ -214,11 +262,14 @@ def run_gap_study(settings, train_photos: np.ndarray, test_photos: np.ndarray, s
             continue
         rows, mass = probe_pooled(pooled_taps(backbone, train_x), train_y, pooled_taps(backbone, test_x), test_y,
                                   n_classes, settings.seeds, settings.gap_top_k, settings.gap_epochs)
-        frames.append(pd.DataFrame(rows).assign(backbone=backbone_name, weights=weights, padding_rule=rule))
+        frames.append(pd.DataFrame(rows).drop(columns="predicted").assign(backbone=backbone_name, weights=weights,
+                                                                          padding_rule=rule))
+        canvas_frames.append(canvas_rows(rows, test_y, backbone=backbone_name, weights=weights, padding_rule=rule))
         masses[(backbone_name, weights, rule)] = mass
     per_seed = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    per_canvas = pd.concat(canvas_frames, ignore_index=True) if canvas_frames else pd.DataFrame(columns=CANVAS_COLUMNS)
     columns = ["backbone", "weights", "padding_rule", "tap", "channels", "k", "seed", "accuracy"]
-    return per_seed[columns] if len(per_seed) else per_seed, skipped, masses
+    return per_seed[columns] if len(per_seed) else per_seed, skipped, masses, per_canvas
 
 
 def summarise_gap(per_seed: pd.DataFrame, grid: int) -> pd.DataFrame:
@@ -248,7 +299,7 @@ def mass_concentration(masses: dict, fractions=(0.01, 0.05, 0.1)) -> pd.DataFram
 
 
 def gap_study(profile: Profile, images: ProbeImages,
-              seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict, list[SkippedRow]]:
+              seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict, list[SkippedRow], pd.DataFrame]:
     """Study 2 of notebook 06: pooled-feature position classification, summarised.
 
     Parameters
@@ -269,10 +320,14 @@ def gap_study(profile: Profile, images: ProbeImages,
     masses : dict
         Weight mass per channel (:func:`run_gap_study`).
     skipped : list of SkippedRow
+    per_canvas : pandas.DataFrame
+        Every classifier's answer on every test canvas (:func:`canvas_rows`; the mean of
+        ``correct`` per configuration and seed is the accuracy ``gap`` summarises over seeds).
     """
     settings = profile.beyond
-    per_seed, skipped, masses = run_gap_study(settings, images.train.images, images.natural_test.images, seed)
-    return summarise_gap(per_seed, settings.gap_grid), mass_concentration(masses), masses, skipped
+    per_seed, skipped, masses, per_canvas = run_gap_study(settings, images.train.images, images.natural_test.images,
+                                                          seed)
+    return summarise_gap(per_seed, settings.gap_grid), mass_concentration(masses), masses, skipped, per_canvas
 
 
 def plot_gap(summary: pd.DataFrame):

@@ -10,6 +10,8 @@ and figures.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -17,8 +19,10 @@ from ..config import Profile
 from ..tables import aggregate_over_seeds
 from ..segnet import Region, shared_region
 from ..task_data import TaskData
-from ..training import (SHARED_REGION, TrainedModel, evaluate_saliency, evaluate_segmentation, predict_labels,
-                        predict_saliency, scoring_region, train_task_models, training_histories)
+from ..training import SHARED_REGION, TrainedModel, predict_labels, predict_saliency, scoring_region
+from ..training import score_saliency as training_score_saliency
+from ..training import score_segmentation as training_score_segmentation
+from ..training import train_task_models, training_histories
 
 #: Score columns of Table 5 (a), each with its ``_std`` over training seeds.
 SALIENCY_SCORES = ["max_f", "mean_f", "mae", "raw_max_f", "raw_mean_f", "raw_mae"]
@@ -111,7 +115,24 @@ def describe_regions(regions: dict[str, Region], datasets, padding_rules) -> str
                      for (task, region), data in zip(regions.items(), datasets))
 
 
-def table5_saliency(models: Models, data: TaskData) -> pd.DataFrame:
+@dataclass
+class Table5:
+    """One half of Table 5 and the per-image rows behind it.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        The published summary (mean and std over training seeds).
+    per_image : pandas.DataFrame
+        One row per padding rule, training seed, test set, scored region and test image
+        (and class, for segmentation): what every number of ``table`` is recomputed from.
+    """
+
+    table: pd.DataFrame
+    per_image: pd.DataFrame
+
+
+def score_saliency(models: Models, data: TaskData) -> Table5:
     """Table 5 (a): saliency scores per padding rule, test set and scored region, mean and std over seeds.
 
     Parameters
@@ -122,15 +143,19 @@ def table5_saliency(models: Models, data: TaskData) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        padding, test_set, scored_on, :data:`SALIENCY_SCORES` with their ``_std``, n_seeds,
-        n_images and ``protocol``.
+    Table5
+        ``table``: padding, test_set, scored_on, :data:`SALIENCY_SCORES` with their ``_std``,
+        n_seeds, n_images and ``protocol``. ``per_image``:
+        :func:`poslib.training.score_saliency` (per image, the mean over a model's images of
+        each score is the model's value, whose mean over seeds is the table's).
     """
-    return aggregate_over_seeds(evaluate_saliency(models, data), ["padding_rule", "test_set", "scored_on"],
-                                SALIENCY_SCORES, n_images=("n_images", "max")).assign(protocol=SALIENCY_PROTOCOL)
+    per_seed, per_image = training_score_saliency(models, data)
+    table = aggregate_over_seeds(per_seed, ["padding_rule", "test_set", "scored_on"], SALIENCY_SCORES,
+                                 n_images=("n_images", "max")).assign(protocol=SALIENCY_PROTOCOL)
+    return Table5(table, per_image)
 
 
-def table5_segmentation(models: Models, data: TaskData) -> pd.DataFrame:
+def score_segmentation(models: Models, data: TaskData) -> Table5:
     """Table 5 (b): IoU per class, mIoU and pixel accuracy per padding rule, mean and std over seeds.
 
     Parameters
@@ -141,11 +166,16 @@ def table5_segmentation(models: Models, data: TaskData) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        padding, test_set, scored_on, metric, class, value, value_std, n_seeds.
+    Table5
+        ``table``: padding, test_set, scored_on, metric, class, value, value_std, n_seeds.
+        ``per_image``: pixel counts (tp, fp, fn) and IoU per image and class
+        (:func:`poslib.training.score_segmentation`); a model's scores are its summed counts'
+        (:func:`poslib.metrics.scores_from_counts`), the data set's IoU as the literature
+        reports it, not a mean of per-image IoUs.
     """
-    return aggregate_over_seeds(evaluate_segmentation(models, data),
-                                ["padding_rule", "test_set", "scored_on", "metric", "class"], ["value"])
+    per_seed, per_image = training_score_segmentation(models, data)
+    table = aggregate_over_seeds(per_seed, ["padding_rule", "test_set", "scored_on", "metric", "class"], ["value"])
+    return Table5(table, per_image)
 
 
 def plot_examples(models: Models, data: TaskData, n_images: int = 4):
@@ -193,7 +223,7 @@ def iou_by_class(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def shared_rows(*tables: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
-    """The rows of each Table-5 summary scored on the shared region (what claim 7 compares)."""
+    """The rows of each Table-5 frame (summary or per-image) scored on the shared region (what claim 7 compares)."""
     return tuple(table[table["scored_on"] == SHARED_REGION] for table in tables)
 
 

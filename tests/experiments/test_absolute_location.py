@@ -53,3 +53,24 @@ def test_describe_reach_names_the_farthest_distance_above_chance():
     text = al.describe_reach(summary, 0.1)
     assert "zeros, depth 2" in text and ": 4 px" in text and "full" not in text
     assert al.describe_reach(summary.assign(accuracy=0.5), 0.1).endswith("none.")
+
+
+def test_per_canvas_rows_give_the_summary():
+    from types import SimpleNamespace
+
+    settings = config.BeyondSettings(seeds=(0, 1), location_canvas=24, location_height=10, location_patch=4,
+                                     location_distances=(0, 6), location_depths=(1, 2), location_channels=4,
+                                     location_train=32, location_test=20, location_epochs=2)
+    summary, canvases = al.location_study(SimpleNamespace(beyond=settings))
+    assert list(canvases.columns) == al.CANVAS_COLUMNS
+    keys = ["padding_rule", "depth", "seed", "canvas"]
+    assert not canvases.duplicated(keys).any()  # one row per network (padding, depth, seed) and test canvas
+    assert len(canvases) == len(settings.location_paddings) * 2 * 2 * (2 * 20)  # rules x depths x seeds x canvases
+    assert (canvases["correct"] == (canvases["label"] == canvases["predicted"])).all()
+    # mean correct per network and distance, then mean and std over seeds, is the published table
+    per_seed = canvases.groupby(["padding_rule", "depth", "distance", "seed"])["correct"].mean().rename("accuracy")
+    again = per_seed.groupby(["padding_rule", "depth", "distance"]).agg(["mean", lambda s: s.std(ddof=1)])
+    table = summary.set_index(["padding_rule", "depth", "distance"]).loc[again.index]
+    np.testing.assert_array_equal(again.iloc[:, 0].to_numpy(), table["accuracy"].to_numpy())
+    np.testing.assert_allclose(again.iloc[:, 1].to_numpy(), table["accuracy_std"].to_numpy(), rtol=0, atol=1e-12)
+    assert summary.equals(al.summarise_location(al.run_location_study(settings)))  # the same numbers as before

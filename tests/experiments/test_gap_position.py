@@ -66,3 +66,19 @@ def test_check_gap_position_reads_the_summary():
     assert gp.grid_origins(9, 3, 3) == [(0, 0), (0, 3), (0, 6), (3, 0), (3, 3), (3, 6), (6, 0), (6, 3), (6, 6)]
     with pytest.raises(ValueError):
         gp.grid_origins(9, 3, 4)
+
+
+def test_per_canvas_rows_give_each_classifiers_accuracy():
+    rng = np.random.default_rng(0)
+    labels = np.arange(120) % 3
+    features = rng.normal(size=(120, 20))
+    features[:, 7] += 3 * labels
+    rows, _ = gp.probe_pooled({"f1": features[:80]}, labels[:80], {"f1": features[80:]}, labels[80:], 3, [0, 1],
+                              top_k=(1,), steps=50)
+    canvases = gp.canvas_rows(rows, labels[80:], backbone="toy", weights="none", padding_rule="zeros")
+    assert list(canvases.columns) == gp.CANVAS_COLUMNS
+    keys = ["tap", "channels", "seed"]
+    assert not canvases.duplicated(keys + ["canvas"]).any() and len(canvases) == len(rows) * 40
+    assert (canvases["label"] == np.tile(labels[80:], len(rows))).all()
+    accuracy = canvases.groupby(keys, sort=False)["correct"].mean()
+    assert accuracy.tolist() == [r["accuracy"] for r in rows]  # exactly the accuracies the summary averages
