@@ -44,11 +44,12 @@ one call of :func:`poslib.evidence.compare`; the thresholds must stay side by si
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .config import RAW_PIXELS
 from .evidence import SeedSummary, compare, is_per_image, per_image_scores, seed_summary, weakest
-from .verdicts import CONTRADICTED, HOLDS, INCONCLUSIVE, OUTCOMES, claim_outcome
+from .verdicts import CONTRADICTED, HOLDS, INCONCLUSIVE, OUTCOMES, Interval, claim_outcome, verdict_row
 from .weights import backbone_class
 
 #: How every verdict is read, as the notebooks state it under their claims tables.
@@ -519,33 +520,59 @@ def check_gap_position(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def check_padding_parity(summary: pd.DataFrame, tap: str) -> pd.DataFrame:
-    """Study B3 (Alsallakh et al.): input sizes that pad or pool unevenly skew the feature maps.
+def check_padding_parity(table: pd.DataFrame, resamples: dict, tap: str, reference: int,
+                         confidence: float = 0.95) -> pd.DataFrame:
+    """Study B3 (Alsallakh et al.): more uneven layers, more skewed maps, with the filters as trained.
 
-    On a uniform input with symmetrised filters (only geometry can make the sides differ),
-    per backbone and rule: the left-right asymmetry of ``tap`` at the sizes with uneven
-    layers (mean over them) is greater than at the evenly divisible sizes
-    (an interval, :func:`poslib.evidence.compare`; spread over grey levels).
+    Per backbone, weights and rule, the left-right asymmetry of ``tap``'s mean map over natural
+    photos and their mirror images (:func:`poslib.experiments.padding_parity.natural_asymmetry`)
+    at the ``reference`` size (the size the network was trained at) is compared with every
+    other size that has a different number of uneven layers: the difference "asymmetry at the
+    size with more uneven layers minus asymmetry at the size with fewer" must be above 0. Its
+    interval is the percentile interval of the paired bootstrap over photo pairs (every
+    configuration resampled on the same pairs); there are no seeds (nothing is trained).
+
+    Geometry alone predicts "holds"; an untrained network (the random-init control) should
+    show it. A trained network that is *less* skewed at its own, unevenly padded size than
+    at a size without uneven layers contradicts it: it has learned to compensate for its
+    padding (:func:`poslib.experiments.padding_parity.compensation_sentences` reads this).
 
     Parameters
     ----------
-    summary : pandas.DataFrame
-        :func:`poslib.experiments.padding_parity.summarise_asymmetry` output.
+    table : pandas.DataFrame
+        :attr:`~poslib.experiments.padding_parity.NaturalAsymmetry.table`.
+    resamples : dict
+        :attr:`~poslib.experiments.padding_parity.NaturalAsymmetry.resamples`.
     tap : str
+    reference : int
+        The reference input size (:func:`poslib.experiments.padding_parity.reference_size`).
+    confidence : float
     """
     rows = []
-    part = summary[(summary["filters"] == "symmetrised") & (summary["measure"] == "lr") & (summary["tap"] == tap)]
-    for (backbone, weights, padding), group in part.groupby(["backbone", "weights", "padding_rule"], sort=False):
-        even, uneven = group[group["uneven_layers"] == 0], group[group["uneven_layers"] > 0]
-        if not len(even) or not len(uneven):
+    part = table[table["tap"] == tap]
+    for (backbone, weights, rule), group in part.groupby(["backbone", "weights", "padding_rule"], sort=False):
+        by_size = group.set_index("input_size")
+        if reference not in by_size.index:
             continue
-
-        a, b = (_mean_summary([_summary_of(r, "value", n="n") for _, r in frame.iterrows()]) for frame in (uneven, even))
-        sizes = lambda frame: "/".join(str(s) for s in frame["input_size"])  # noqa: E731
-        rows.append(_row("B3: uneven padding skews the maps", f"{backbone}/{weights}, {padding}, {tap}",
-                         backbone_class(backbone, weights),
-                         f"left-right asymmetry {a.mean:.3f} at {sizes(uneven)} px vs {b.mean:.3f} at {sizes(even)} px "
-                         f"(spread over grey levels)", compare(a, b)))
+        for size in by_size.index:
+            uneven = {s: int(by_size.loc[s, "uneven_layers"]) for s in (reference, size)}
+            if size == reference or uneven[size] == uneven[reference]:
+                continue
+            more, fewer = (size, reference) if uneven[size] > uneven[reference] else (reference, size)
+            values = resamples[(backbone, weights, rule, more, tap)] - resamples[(backbone, weights, rule, fewer, tap)]
+            low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+            n_pairs = int(by_size.loc[reference, "n_images"])
+            interval = Interval(float(by_size.loc[more, "lr_asymmetry"] - by_size.loc[fewer, "lr_asymmetry"]),
+                                float(low), float(high), confidence, n_pairs, 0, len(values), True, False,
+                                f"bootstrap over {n_pairs} photo pairs (photo and mirror image), paired across sizes, "
+                                f"{len(values)} resamples, {confidence:.0%} interval; no seeds (nothing is trained)")
+            rows.append(_row("B3: more uneven layers, more skewed maps (filters as trained)",
+                             f"{backbone}/{weights}, {rule}, {tap}, {more} vs {fewer} px",
+                             backbone_class(backbone, weights),
+                             f"left-right asymmetry of the mean map over natural photos: "
+                             f"{by_size.loc[more, 'lr_asymmetry']:.3f} at {more} px ({uneven[more]} uneven layers) vs "
+                             f"{by_size.loc[fewer, 'lr_asymmetry']:.3f} at {fewer} px ({uneven[fewer]})",
+                             verdict_row(interval, "greater")))
     return pd.DataFrame(rows)
 
 

@@ -235,8 +235,8 @@ class BeyondSettings:
     canvases for the absolute-location networks, a 112 px canvas
     for the global-pooling study (so VGG16 without padding, which needs about 220 px,
     is skipped there with its reason; random-init controls under zeros and circular only),
-    60 / 30 images for the readouts of the parity and input-size studies, and one readout
-    row (EfficientNet-Lite0) for the parity side errors. The paper profile runs 224 px
+    60 / 30 images for the readouts of the parity and input-size studies, and 60 photos (with
+    their mirror images) for the as-trained asymmetry. The paper profile runs 224 px
     canvases, more images and every row.
 
     Parameters
@@ -271,11 +271,16 @@ class BeyondSettings:
     parity_sizes : tuple of int
         Input sizes of study 3 (evenly and unevenly divisible).
     parity_rows, parity_rules : tuple
-        Backbones and padding rules of the uniform-input asymmetry (study 3).
+        Backbones and padding rules of the asymmetry measures (study 3).
     parity_contrast_rows : tuple of (str, str)
         Backbones with symmetric padding shown as the contrast, as trained (``zeros``) only.
+    parity_control_rows : tuple of (str, str)
+        Random initialisations of the parity rows (``zeros`` only): untrained filters cannot
+        compensate for uneven padding, so the compensation check must not hold on them.
+    parity_images : int
+        Natural test photos (each with its mirror image) of the as-trained asymmetry.
     parity_levels : tuple of float
-        Grey levels of the uniform inputs (the spread of the asymmetry is over them).
+        Grey levels of the uniform inputs of the symmetrised-filter diagnostic.
     parity_readout_rows : tuple of (str, str)
         Backbones whose position readout's side errors are measured at every parity size.
     input_sizes : tuple of int
@@ -315,9 +320,11 @@ class BeyondSettings:
     parity_sizes: tuple[int, ...] = (224, 225, 226, 232)
     parity_rows: tuple[tuple[str, str], ...] = (("efficientnet-lite0", "imagenet"),)
     parity_contrast_rows: tuple[tuple[str, str], ...] = (("vgg16", "imagenet-caffe"),)
-    parity_rules: tuple[str, ...] = ("zeros", "partial", "reflect")
+    parity_control_rows: tuple[tuple[str, str], ...] = (("efficientnet-lite0", "random"),)
+    parity_rules: tuple[str, ...] = ("zeros", "partial", "reflect", "replicate", "circular")
+    parity_images: int = 60
     parity_levels: tuple[float, ...] = (0.25, 0.5, 0.75)
-    parity_readout_rows: tuple[tuple[str, str], ...] = (("efficientnet-lite0", "imagenet"),)
+    parity_readout_rows: tuple[tuple[str, str], ...] = (("efficientnet-lite0", "imagenet"), ("vgg16", "imagenet-caffe"))
     input_sizes: tuple[int, ...] = (112, 224, 448)
     size_rows: tuple[tuple[str, str], ...] = (("vgg16", "imagenet-caffe"), ("efficientnet-lite0", "imagenet"))
     readout_train: int = 60
@@ -550,7 +557,8 @@ PROFILES: dict[str, Profile] = {
             gap_rows=(("efficientnet-lite0", "imagenet"),),
             gap_control_rows=(("efficientnet-lite0", "random"),), gap_rules=("zeros", "circular", "partial"),
             gap_canvas=64, gap_patch=20, gap_train=36, gap_test=18, gap_top_k=(8,), gap_epochs=150,
-            parity_sizes=(64, 65, 66), parity_rules=("zeros", "partial"), parity_levels=(0.5,),
+            parity_sizes=(64, 65, 66), parity_rules=("zeros", "partial"), parity_levels=(0.5,), parity_images=6,
+            parity_readout_rows=(("efficientnet-lite0", "imagenet"),),
             input_sizes=(64, 112), readout_train=16, readout_test=8, readout_epochs=3, border_bins=4),
         contrast=ContrastSettings(contrasts=(1.0, 0.1, 0.0),
                                   rows=(("efficientnet-lite0", "imagenet"), ("vgg16", "random"))),
@@ -585,8 +593,7 @@ PROFILES: dict[str, Profile] = {
             location_channels=32, location_train=500, location_test=200, location_epochs=20,
             gap_control_rules=("zeros", "valid", "reflect", "replicate", "circular", "partial"),
             gap_canvas=224, gap_patch=64, gap_train=1800, gap_test=900, gap_top_k=(8, 32, 128),
-            parity_rules=("zeros", "partial", "reflect", "replicate", "circular"),
-            parity_readout_rows=(("efficientnet-lite0", "imagenet"), ("vgg16", "imagenet-caffe")),
+            parity_rules=("zeros", "partial", "reflect", "replicate", "circular"), parity_images=300,
             readout_train=0, readout_test=0, readout_epochs=15, border_bins=16),
         contrast=ContrastSettings(rows=IMAGENET_ROWS + (("vgg16", "random"),)),
     ),

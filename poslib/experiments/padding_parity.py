@@ -3,20 +3,34 @@
 A stride-2 layer whose input size does not divide evenly either pads one side more (TF-style
 "same" padding, as in EfficientNet-Lite0: right and bottom) or drops the last row and column
 (VGG16's 2x2 max-pooling floors odd sizes). Both make a network that is otherwise
-left-right symmetric see its two sides differently. We measure it three ways, for input
-sizes that divide evenly and unevenly:
+left-right symmetric see its two sides differently. EfficientNet-Lite0 pads unevenly at
+every stride-2 layer at 224 px, the size it was trained at, and at none at 225 px. We
+measure, for input sizes that divide evenly and unevenly:
 
 * :func:`uneven_layers`: how many layers pad or pool unevenly at a size (counted with
   forward hooks, so it is measured on the network, not assumed);
-* :func:`uniform_asymmetry`: on a uniform grey input every map of a left-right symmetric
-  network is left-right symmetric; ``lr = mean |F - flip_lr(F)| / mean |F|`` (and ``tb``
-  for top-bottom) per tap. The spread is over grey levels. Trained filters are not
-  mirror-symmetric, so their border responses differ between the sides whatever the
-  padding; the measure is therefore also taken with *symmetrised filters*
-  (:func:`symmetrise_filters`: every kernel averaged with its mirror images), where
-  only the geometry of padding and subsampling can make the two sides differ;
+* the primary result, :func:`natural_asymmetry`: the left-right asymmetry of each tap's
+  mean map over natural photos *and their mirror images*, with the filters as trained. The
+  input distribution is then exactly mirror-symmetric, so
+  ``lr = mean |M - flip_lr(M)| / mean |M|`` of the mean map ``M`` is zero for a network that
+  commutes with mirroring and measures the network's own skew (its padding, subsampling
+  and filters together) otherwise. It is not zero by construction for any row here; its
+  interval is a bootstrap over the photo pairs (:func:`asymmetry_resamples`), paired
+  across sizes and rules because every configuration sees the same photos;
 * the position readout's error near each side (:func:`readout_side_errors`, through
-  :func:`poslib.experiments.padding_study.border_errors`).
+  :func:`poslib.experiments.padding_study.border_errors`), per size;
+* a secondary diagnostic, :func:`uniform_asymmetry`: the same measure on uniform grey
+  inputs with *symmetrised filters* (:func:`symmetrise_filters`: every kernel averaged with
+  its mirror images) as well as as trained. With symmetrised filters only the geometry of
+  padding and subsampling can make the sides differ, so its reference is known: exactly 0 at
+  a size with no uneven layer (by construction, so no check is made on it), and under
+  reflect, replicate or circular padding a uniform input stays uniform, so those rules give
+  0 there too; read it as a picture of the padding geometry, not as evidence.
+
+Whether a trained network compensates for its own uneven padding is then a comparison the
+data can decide either way (:func:`poslib.claims.check_padding_parity`): its as-trained
+asymmetry at the size it was trained at (uneven) against sizes with fewer uneven layers;
+the random initialisation of the same network, which has learned nothing, is the control.
 
 :func:`blind_spot_maps` keeps the channel-mean map of a tap on the grey input: where
 uneven padding leaves a "blind spot" (a dead or skewed row or column), it shows.
@@ -33,10 +47,20 @@ from torch import nn
 
 from ..backbones import build_backbone
 from ..config import Profile
+from ..data import natural_image_set, resolve_data_root
+from ..features import FeatureConfig, extract_features
+from ..image_set import ImageSet
 from ..probing import ProbedRows
 from ..tables import aggregate_over_seeds
+from ..verdicts import CONFIDENCE, N_RESAMPLES, RANDOM_STATE
+from ..weights import backbone_class
 from .input_size import probe_at_sizes
 from .padding_study import side_asymmetry, border_errors
+
+#: Input size the ImageNet backbones were trained at (the reference of the compensation check).
+NATIVE_SIZE = 224
+#: Bootstrap resamples computed at a time (bounds the memory of the resampled mean maps).
+RESAMPLE_BLOCK = 50
 
 
 def uneven_layers(backbone: nn.Module, input_size: int) -> int:
@@ -144,11 +168,142 @@ def uniform_asymmetry(backbone, input_size: int, levels) -> tuple[list[dict], di
     return rows, maps
 
 
-def run_parity_study(settings, progress=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Uniform-input asymmetry of every row, rule and size of the settings.
+def mirrored_set(image_set: ImageSet) -> ImageSet:
+    """``image_set`` flipped left to right (named ``"<name> mirrored"``; its own cache entries).
 
-    ``parity_rows`` run under every rule of ``parity_rules``; ``parity_contrast_rows``
-    (symmetric padding) under ``zeros`` only.
+    Examples
+    --------
+    >>> pixels = np.arange(12, dtype=np.uint8).reshape(1, 2, 2, 3)
+    >>> flipped = mirrored_set(ImageSet("t", pixels, ["a"], "test", "synthetic"))
+    >>> flipped.name, bool((flipped.images[0, :, 0] == pixels[0, :, 1]).all())
+    ('t mirrored', True)
+    """
+    return ImageSet(f"{image_set.name} mirrored", np.ascontiguousarray(image_set.images[:, :, ::-1]),
+                    list(image_set.ids), f"{image_set.source}, mirrored left to right", image_set.kind)
+
+
+def mean_map_asymmetry(mean_maps: np.ndarray) -> np.ndarray:
+    """``mean |M - flip_lr(M)| / mean |M|`` of mean maps ``M`` of shape (..., C, S, S), per leading index.
+
+    Examples
+    --------
+    >>> maps = np.array([[[[1.0, 1.0], [2.0, 2.0]]], [[[1.0, 0.0], [1.0, 0.0]]]])
+    >>> mean_map_asymmetry(maps).round(6).tolist()
+    [0.0, 2.0]
+    """
+    maps = np.asarray(mean_maps, dtype=np.float64)
+    scale = np.abs(maps).mean(axis=(-3, -2, -1)) + 1e-12
+    return np.abs(maps - maps[..., ::-1]).mean(axis=(-3, -2, -1)) / scale
+
+
+def resample_weights(n_pairs: int, n_resamples: int = N_RESAMPLES, random_state: int = RANDOM_STATE) -> np.ndarray:
+    """Bootstrap weights over photo pairs, (n_resamples, n_pairs), each row summing to 1.
+
+    The same ``n_pairs`` and ``random_state`` give the same draws, so asymmetries of different
+    configurations on the same photos are resampled on the same pairs (a paired bootstrap).
+    """
+    rng = np.random.default_rng(random_state)
+    return rng.multinomial(n_pairs, np.full(n_pairs, 1.0 / n_pairs), size=n_resamples) / n_pairs
+
+
+def asymmetry_resamples(pair_maps: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
+    """The asymmetry of the mean of ``pair_maps`` and its value under every bootstrap resample.
+
+    Parameters
+    ----------
+    pair_maps : numpy.ndarray
+        (N, C, S, S): per photo pair, the mean of the maps of the photo and of its mirror image.
+    weights : numpy.ndarray
+        :func:`resample_weights` (n_resamples, N).
+
+    Returns
+    -------
+    estimate : float
+    resamples : numpy.ndarray
+        (n_resamples,)
+    """
+    flat = torch.from_numpy(np.ascontiguousarray(pair_maps, dtype=np.float32)).flatten(1)
+    estimate = float(mean_map_asymmetry(flat.mean(0).reshape(pair_maps.shape[1:]).numpy()))
+    blocks = []
+    for start in range(0, len(weights), RESAMPLE_BLOCK):
+        block = torch.from_numpy(weights[start:start + RESAMPLE_BLOCK].astype(np.float32)) @ flat
+        blocks.append(mean_map_asymmetry(block.reshape(-1, *pair_maps.shape[1:]).numpy()))
+    return estimate, np.concatenate(blocks)
+
+
+@dataclass
+class NaturalAsymmetry:
+    """As-trained asymmetry on natural photos and their mirror images (:func:`natural_asymmetry`).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        backbone, weights, backbone_class, padding_rule, input_size, uneven_layers, tap,
+        lr_asymmetry, low, high (percentile interval over photo pairs), n_images.
+    resamples : dict
+        ``(backbone, weights, padding_rule, input_size, tap) -> (n_resamples,)`` bootstrap values,
+        paired across configurations (the same photo-pair draws).
+    images : str
+        Name of the photo set.
+    """
+
+    table: pd.DataFrame
+    resamples: dict
+    images: str
+
+
+def parity_configurations(settings) -> list[tuple[str, str, str, int]]:
+    """``(backbone, weights, padding_rule, input_size)`` of study 3: the parity rows under every
+    rule, the contrast and control rows under ``zeros``, each at every parity size."""
+    configs = [(b, w, r) for b, w in settings.parity_rows for r in settings.parity_rules]
+    configs += [(b, w, "zeros") for b, w in settings.parity_contrast_rows + settings.parity_control_rows]
+    return [(b, w, r, s) for b, w, r in configs for s in settings.parity_sizes]
+
+
+def natural_asymmetry(settings, data_root: str = "", test: str = "", seed: int = 0, progress=None,
+                      confidence: float = CONFIDENCE) -> NaturalAsymmetry:
+    """As-trained left-right asymmetry of every tap's mean map over natural photos and their mirrors.
+
+    Per configuration of :func:`parity_configurations`, the first ``parity_images`` natural test
+    photos at the size and their mirror images go through the backbone (features from the
+    cache: the taps resized to the readout grid, which keeps mirror symmetry); per photo pair
+    the two maps are averaged, and :func:`asymmetry_resamples` gives the asymmetry of the mean
+    map and its bootstrap over pairs.
+    """
+    root = resolve_data_root(data_root)
+    rows, resamples, name = [], {}, ""
+    weights = None
+    configs = parity_configurations(settings)
+    for backbone_name, weights_name, rule, size in (progress(configs) if progress else configs):
+        photos = natural_image_set(test, "test", size, settings.parity_images, root, seed)
+        name = photos.name
+        backbone = build_backbone(backbone_name, weights_name, 0, size, rule)
+        config = FeatureConfig(backbone_name, weights_name, rule, size)
+        plain = extract_features(config, photos, backbone=backbone, progress=False)
+        mirrored = extract_features(config, mirrored_set(photos), backbone=backbone, progress=False)
+        weights = resample_weights(len(photos)) if weights is None or weights.shape[1] != len(photos) else weights
+        uneven = uneven_layers(backbone, size)
+        for tap in plain.tap_names:
+            channels = plain.channel_index([tap])
+            pair_maps = (np.asarray(plain.array[:, channels], dtype=np.float32)
+                         + np.asarray(mirrored.array[:, channels], dtype=np.float32)) / 2
+            estimate, values = asymmetry_resamples(pair_maps, weights)
+            low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+            resamples[(backbone_name, weights_name, rule, size, tap)] = values
+            rows.append({"backbone": backbone_name, "weights": weights_name,
+                         "backbone_class": backbone_class(backbone_name, weights_name), "padding_rule": rule,
+                         "input_size": size, "uneven_layers": uneven, "tap": tap, "lr_asymmetry": estimate,
+                         "low": float(low), "high": float(high), "n_images": len(photos)})
+    return NaturalAsymmetry(pd.DataFrame(rows), resamples, name)
+
+
+def reference_size(sizes) -> int:
+    """The size the compensation check compares against: :data:`NATIVE_SIZE` when studied, else the first size."""
+    return NATIVE_SIZE if NATIVE_SIZE in sizes else sizes[0]
+
+
+def run_parity_study(settings, progress=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Uniform-input asymmetry (the secondary diagnostic) of every configuration of :func:`parity_configurations`.
 
     Returns
     -------
@@ -160,9 +315,7 @@ def run_parity_study(settings, progress=None) -> tuple[pd.DataFrame, pd.DataFram
     maps : dict
         ``(backbone, weights, padding, input_size) -> {tap: channel-mean map}`` (as trained).
     """
-    configs = [(b, w, r) for b, w in settings.parity_rows for r in settings.parity_rules]
-    configs += [(b, w, "zeros") for b, w in settings.parity_contrast_rows]
-    configs = [(b, w, r, s) for b, w, r in configs for s in settings.parity_sizes]
+    configs = parity_configurations(settings)
     rows, layer_rows, maps = [], [], {}
     for backbone_name, weights, rule, size in (progress(configs) if progress else configs):
         backbone = build_backbone(backbone_name, weights, 0, size, rule)
@@ -186,6 +339,14 @@ def summarise_asymmetry(per_level: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def natural_long(table: pd.DataFrame) -> pd.DataFrame:
+    """:attr:`NaturalAsymmetry.table` in the long format of :attr:`ParityStudy.table` (kind ``natural photos``)."""
+    keys = ["backbone", "weights", "padding_rule", "input_size", "uneven_layers", "tap"]
+    return table[keys].assign(filters="as trained", kind="natural photos", measure="lr", value=table["lr_asymmetry"],
+                              value_std=np.nan, low=table["low"], high=table["high"], n=table["n_images"],
+                              unit="photo pairs (95% bootstrap interval)")
+
+
 def readout_side_errors(probed, n_bins: int, band: float = 0.1, patterns=("H", "V", "G")) -> pd.DataFrame:
     """Right-minus-left and bottom-minus-top readout error per row and input size (long format).
 
@@ -206,9 +367,10 @@ def readout_side_errors(probed, n_bins: int, band: float = 0.1, patterns=("H", "
     return pd.concat(parts, ignore_index=True)
 
 
-def worst_size(summary: pd.DataFrame, backbone: str, tap: str) -> int:
-    """Input size with the largest left-right asymmetry of ``tap`` (zero padding, symmetrised filters)."""
+def worst_size(summary: pd.DataFrame, backbone: str, tap: str, weights: str | None = None) -> int:
+    """Input size with the largest left-right asymmetry of ``tap`` (zero padding, symmetrised filters, uniform input)."""
     part = summary[(summary["backbone"] == backbone) & (summary["padding_rule"] == "zeros") & (summary["tap"] == tap)
+                   & ((summary["weights"] == weights) if weights else True)
                    & (summary["measure"] == "lr") & (summary["filters"] == "symmetrised")]
     return int(part.sort_values("value").iloc[-1]["input_size"])
 
@@ -219,10 +381,13 @@ class ParityStudy:
 
     Attributes
     ----------
+    natural : NaturalAsymmetry
+        The primary result: as-trained asymmetry on natural photos and their mirrors.
     asymmetry : pandas.DataFrame
-        :func:`summarise_asymmetry` (uniform inputs).
+        :func:`summarise_asymmetry` (uniform inputs; the secondary diagnostic).
     table : pandas.DataFrame
-        ``asymmetry`` and the readout side errors (:func:`readout_side_errors`), long format.
+        The natural asymmetry (:func:`natural_long`), ``asymmetry`` and the readout side
+        errors (:func:`readout_side_errors`), long format.
     layers : pandas.DataFrame
         Uneven layers per row, rule and size.
     maps : dict
@@ -231,6 +396,7 @@ class ParityStudy:
         The readouts at every parity size.
     """
 
+    natural: NaturalAsymmetry
     asymmetry: pd.DataFrame
     table: pd.DataFrame
     layers: pd.DataFrame
@@ -240,7 +406,8 @@ class ParityStudy:
 
 def parity_study(profile: Profile, data_root: str = "", train: str = "", test: str = "",
                  seed: int = 0) -> ParityStudy:
-    """Study 3 of notebook 06: uniform-input asymmetry and readout side errors at every parity size.
+    """Study 3 of notebook 06: as-trained asymmetry on natural photos, readout side errors and the
+    uniform-input diagnostic at every parity size.
 
     Parameters
     ----------
@@ -256,17 +423,19 @@ def parity_study(profile: Profile, data_root: str = "", train: str = "", test: s
     ParityStudy
     """
     settings = profile.beyond
+    natural = natural_asymmetry(settings, data_root, test, seed)
     levels, layers, maps = run_parity_study(settings)
     asymmetry = summarise_asymmetry(levels)
     probed = probe_at_sizes(profile, settings.parity_readout_rows, settings.parity_sizes, data_root, train, test, seed)
-    table = pd.concat([asymmetry, readout_side_errors(probed, settings.border_bins)], ignore_index=True)
-    return ParityStudy(asymmetry, table, layers, maps, probed)
+    table = pd.concat([natural_long(natural.table), asymmetry, readout_side_errors(probed, settings.border_bins)],
+                      ignore_index=True)
+    return ParityStudy(natural, asymmetry, table, layers, maps, probed)
 
 
 def worst_sizes(summary: pd.DataFrame, profile: Profile, tap: str) -> dict[str, int]:
     """:func:`worst_size` of every parity row and contrast row of the profile, by backbone."""
     settings = profile.beyond
-    return {b: worst_size(summary, b, tap) for b, _ in settings.parity_rows + settings.parity_contrast_rows}
+    return {b: worst_size(summary, b, tap, w) for b, w in settings.parity_rows + settings.parity_contrast_rows}
 
 
 def lr_asymmetry_view(summary: pd.DataFrame, tap: str) -> pd.DataFrame:
@@ -284,7 +453,8 @@ def partial_rule_view(gap: pd.DataFrame, asymmetry: pd.DataFrame, tap: str,
     gap : pandas.DataFrame
         :func:`poslib.experiments.gap_position.summarise_gap`.
     asymmetry : pandas.DataFrame
-        :func:`summarise_asymmetry`.
+        Long-format asymmetry rows (:attr:`ParityStudy.table`: the natural-photo rows and
+        the uniform-input diagnostic; side-error rows have no ``lr`` measure and drop out).
     tap : str
         Tap whose left-right asymmetry is shown.
     rules : sequence of str
@@ -301,9 +471,87 @@ def partial_rule_view(gap: pd.DataFrame, asymmetry: pd.DataFrame, tap: str,
         gap[(gap["tap"] == "all") & (gap["channels"] == "all") & gap["padding_rule"].isin(rules)]
         .assign(study="2: position accuracy after pooling", value=lambda f: f["accuracy"])[columns],
         asymmetry[(asymmetry["tap"] == tap) & (asymmetry["measure"] == "lr") & asymmetry["padding_rule"].isin(rules)]
-        .assign(study=lambda f: f"3: lr asymmetry of {tap}, " + f["filters"] + ", " + f["input_size"].astype(str)
-                + " px")[columns],
+        .assign(study=lambda f: f"3: lr asymmetry of {tap}, " + f["kind"] + ", " + f["filters"] + " filters, "
+                + f["input_size"].astype(str) + " px")[columns],
     ]).pivot_table(index=["study", "backbone", "weights"], columns="padding_rule", values="value", sort=False).round(3)
+
+
+def _outcome_counts(checks: pd.DataFrame) -> str:
+    counts = checks["outcome"].value_counts()
+    return ", ".join(f"{counts[o]} {o}" for o in ("holds", "contradicted", "inconclusive") if o in counts)
+
+
+def compensation_sentences(study: "ParityStudy", checks: pd.DataFrame, settings, tap: str) -> list[str]:
+    """Whether each trained parity row compensates for its own uneven padding, in sentences from the tables.
+
+    Parameters
+    ----------
+    study : ParityStudy
+        Its natural asymmetry and its readout side errors are read.
+    checks : pandas.DataFrame
+        :func:`poslib.claims.check_padding_parity` rows.
+    settings : poslib.config.BeyondSettings
+    tap : str
+
+    Returns
+    -------
+    list of str
+        Per trained parity row (zero padding, the rule it was trained with): the asymmetry at
+        the reference size and at the evenest other size with intervals, the check's outcomes
+        next to the control's, the conclusion, and the readout's right-minus-left error of H.
+    """
+    sentences, natural = [], study.natural.table
+    side_errors = study.table[study.table["kind"] == "readout side error"]
+    reference = reference_size(settings.parity_sizes)
+    controls = dict(settings.parity_control_rows)
+    for backbone, weights in settings.parity_rows + settings.parity_contrast_rows:
+        rows = natural[(natural["backbone"] == backbone) & (natural["weights"] == weights)
+                       & (natural["padding_rule"] == "zeros") & (natural["tap"] == tap)].set_index("input_size")
+        if reference not in rows.index or len(rows) < 2:
+            continue
+        evenest = rows.drop(index=reference).sort_values(["uneven_layers", "lr_asymmetry"]).index[0]
+        values = "; ".join(f"{rows.loc[s, 'lr_asymmetry']:.3f} [{rows.loc[s, 'low']:.3f}, {rows.loc[s, 'high']:.3f}] "
+                           f"at {s} px ({int(rows.loc[s, 'uneven_layers'])} uneven layers)" for s in (reference, evenest))
+        text = f"**{backbone}/{weights}, zero padding, {tap}**: as-trained asymmetry on natural photos {values}."
+        mine = checks[checks["subject"].str.startswith(f"{backbone}/{weights}, zeros, {tap},")]
+        control_name = controls.get(backbone)
+        control = checks[checks["subject"].str.startswith(f"{backbone}/{control_name}, zeros, {tap},")] \
+            if control_name else checks.iloc[:0]
+        if len(mine):
+            text += f" Check \"more uneven layers, more skew\": {_outcome_counts(mine)} of {len(mine)}"
+            if len(control):
+                text += f" (its random-init control: {_outcome_counts(control)} of {len(control)})"
+            text += ". "
+            own_uneven = int(rows.loc[reference, "uneven_layers"])
+            if own_uneven and (mine["outcome"] == "contradicted").all() and (control["outcome"] == "holds").all() \
+                    and len(control):
+                text += (f"The trained network compensates for its own uneven padding: at {reference} px, where "
+                         f"{own_uneven} layers pad unevenly, its maps are less skewed than at sizes with fewer "
+                         f"uneven layers, while the untrained network shows the skew geometry predicts.")
+            elif (mine["outcome"] == "holds").all():
+                text += "No compensation: the skew grows with the number of uneven layers, as geometry predicts."
+            else:
+                text += "Compensation is not settled by these checks."
+        side = side_errors[(side_errors["backbone"] == backbone) & (side_errors["weights"] == weights)
+                           & (side_errors["tap"] == "H") & (side_errors["measure"] == "right_minus_left")]
+        side = side.set_index("input_size")["value"]
+        if reference in side.index and evenest in side.index:
+            text += (f" The position readout's right-minus-left error of H: {side[reference]:.3f} at {reference} px "
+                     f"vs {side[evenest]:.3f} at {evenest} px.")
+        sentences.append(text)
+    return sentences
+
+
+def plot_natural_asymmetry(natural: pd.DataFrame, tap: str):
+    """As-trained asymmetry of ``tap`` on natural photos against input size, a line per row and rule; 95% interval bands."""
+    from ..report import line_panels
+
+    part = natural[natural["tap"] == tap].copy()
+    part["input_size"] = part["input_size"].astype(str)
+    return line_panels(part, "input_size", "lr_asymmetry", hue=["backbone", "weights", "padding_rule"], col=None,
+                       band=("low", "high"), categorical_x=True, figsize=(6.5, 3.4),
+                       panel_title=lambda *_: f"left-right asymmetry of {tap}, natural photos and mirrors, as trained",
+                       xlabel="input size (px)", ylabel="mean |M - flip M| / mean |M|")
 
 
 def plot_asymmetry(summary: pd.DataFrame, tap: str):
