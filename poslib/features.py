@@ -10,7 +10,8 @@ the image set's content fingerprint, the torch version and :data:`CACHE_FORMAT_V
 Each entry is a :class:`poslib.store.CacheEntry`: writes are atomic, ``meta.json`` (with
 the size and checksum of ``features.npy``) comes last, and an entry that is incomplete,
 from another format version, changed on disk (checksum) or of the wrong shape is rebuilt,
-never reused. The array is opened memory-mapped, so even
+never reused; concurrent processes write an entry once (:meth:`~poslib.store.CacheEntry.reuse_or_build`).
+The array is opened memory-mapped, so even
 the paper profile's 10,553 x 3,904 x 28 x 28 ResNet-152 features need not fit in RAM.
 """
 
@@ -208,12 +209,18 @@ def extract_features(config: FeatureConfig, image_set: ImageSet, cache_root: Pat
     key = cache_key(config, backbone.weights_id, image_set, backbone.tap_names)
     entry = CacheEntry(f"features/{config.backbone}", key, CACHE_FORMAT_VERSION, cache_root)
     shape = (len(image_set), sum(backbone.tap_channels), config.feature_size, config.feature_size)
-    meta = entry.read()
-    array = _open_array(entry, meta, shape)
-    if array is None:
+
+    def load():
+        meta = entry.read()
+        array = _open_array(entry, meta, shape)
+        return None if array is None else (meta, array)
+
+    def build():
         meta = _compute_entry(entry, config, backbone, image_set, shape, device or default_device(), batch_size,
                               progress)
-        array = np.load(entry.path("features.npy"), mmap_mode="r")
+        return meta, np.load(entry.path("features.npy"), mmap_mode="r")
+
+    meta, array = entry.reuse_or_build(load, build)  # one writer per entry across processes
     return FeatureSet(array=array, tap_names=backbone.tap_names, tap_channels=backbone.tap_channels,
                       config=config, image_set=image_set.name, meta=meta,
                       tap_sizes=backbone.tap_sizes(config.input_size), ids=list(image_set.ids))
