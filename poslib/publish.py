@@ -12,8 +12,8 @@ folder named in the message. If it succeeds, :func:`publish` moves its files in:
 2. each file replaces its target by one atomic rename, after a hard link of the previous
    version was kept in ``<out>/.publish-<notebook>/`` -- the data files and the executed
    notebook first, the notebook's provenance record ``provenance/<notebook>.json`` last;
-3. deleting the journal is the commit; then the backups are removed and the index
-   (``README.md``) is regenerated.
+3. deleting the journal is the commit; then the backups are removed. The driver regenerates
+   the index (``README.md``) once, after the run's last notebook.
 
 Guarantee, honestly: every single file is always complete (old or new, never half
 written). During the publish itself (milliseconds: renames within one file system) a reader

@@ -19,6 +19,17 @@ What a run checks and records before executing (``-p`` parameters, the inputs ha
 lets an unchanged notebook be kept) is :mod:`poslib.run_inputs`; how results are published
 atomically, under a lock, and cleaned up after killed runs is :mod:`poslib.publish`.
 
+Notebooks at once
+-----------------
+``--jobs N`` executes N notebooks at once, each in a worker process (spawned) whose kernel
+gets ``max(1, cores // N)`` threads (:func:`poslib.runtime.thread_environment`); this
+process publishes each one as it finishes (one publish at a time) and writes the index
+once, after the last. The notebooks share the content-keyed caches, whose entries have one
+writer each (:meth:`poslib.store.CacheEntry.reuse_or_build`). torch's sums depend on its
+thread count, so a run with ``--jobs N`` gives the tables of a sequential run with
+``cores // N`` threads. The default, 1, runs the notebooks one after another in this
+process, with the machine's threads.
+
 Console
 -------
 What a notebook prints (its stdout and stderr streams, e.g. "rebuilding cache entry ..."
@@ -31,8 +42,8 @@ notebook and errors. The kernel's connection file is written inside the notebook
 folder, so a killed run leaves none in the temporary folder (the next run into the same
 folder deletes the staging folder).
 
-(A little over 400 lines: running a notebook, echoing its console and publishing it belong
-together; the results index is :mod:`poslib.index`.)
+(About 550 lines: running a notebook, echoing its console, publishing it and scheduling the
+notebooks of a run belong together; the results index is :mod:`poslib.index`.)
 """
 
 from __future__ import annotations
