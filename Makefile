@@ -1,7 +1,7 @@
 # poslib: two commands on a fresh machine.
 #   make results   create .venv and regenerate the study (default profile) into results/;
 #                  a notebook whose inputs (notebook, poslib code, parameters, data, requirements) did not
-#                  change is kept; FORCE=1 re-runs every notebook
+#                  change is kept; FORCE=1 re-runs every notebook; JOBS=N runs N notebooks at once
 #   make test      create .venv and run the test suite (notebooks in the smoke profile included)
 # Datasets: set POSLIB_DATA (or DATA=...) to a folder with ECSSD/, SOD/, CamVid/; without it the
 # embedded default is used and results go to results/runs/default-embedded/.
@@ -29,11 +29,11 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 
 env: $(STAMP) ## create the virtual environment (.venv) with every dependency
 
-results: env ## re-run the notebooks whose inputs changed (PROFILE=default; ONLY="02 03"; DATA=folder; FORCE=1 re-runs all)
-	$(PY) -m poslib run --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(DATA),--data $(DATA)) $(if $(FORCE),--force) --quiet
+results: env ## re-run the notebooks whose inputs changed (PROFILE=default; ONLY="02 03"; DATA=folder; FORCE=1 re-runs all; JOBS=N at once)
+	$(PY) -m poslib run --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(DATA),--data $(DATA)) $(if $(FORCE),--force) $(if $(JOBS),--jobs $(JOBS)) --quiet
 
-smoke: env ## run every notebook in the smoke profile (results/runs/smoke-*; FORCE=1 re-runs unchanged ones)
-	$(PY) -m poslib run --profile smoke $(if $(DATA),--data $(DATA)) $(if $(FORCE),--force) --quiet
+smoke: env ## run every notebook in the smoke profile (results/runs/smoke-*; FORCE=1 re-runs unchanged ones; JOBS=N at once)
+	$(PY) -m poslib run --profile smoke $(if $(DATA),--data $(DATA)) $(if $(FORCE),--force) $(if $(JOBS),--jobs $(JOBS)) --quiet
 
 test: env ## run the test suite, notebooks in the smoke profile included
 	$(PY) -m pytest

@@ -48,8 +48,9 @@ from .config import CACHE_ENV, get_profile, seed_everything
 from .features import FeatureConfig, images_to_tensor, tapped_features
 from .patterns import PATTERN_NAMES, make_patterns
 from .probing import extract_bundle, prepare_images, probe, readout_config_for
-from .readout import PosENet, ReadoutConfig, evaluate, train_readouts, upsample
+from .readout import PosENet, ReadoutConfig, evaluate, readout_epoch_flops, train_readouts, upsample
 from .store import atomic_write_bytes
+from .work import BENCH_RECORD
 
 
 def peak_rss_mb() -> float:
@@ -82,35 +83,6 @@ def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 3) -> float
         a @ b
         best = min(best, time.perf_counter() - started)
     return 2 * size ** 3 / best / 1e9
-
-
-def readout_epoch_flops(config: ReadoutConfig, n_images: int, in_channels: int, side: int,
-                        n_readouts: int) -> dict:
-    """Convolution FLOPs of one training epoch of ``n_readouts`` readouts (each all targets' outputs).
-
-    Counted: multiply-adds x 2 of every convolution. The first convolution counts its
-    forward and its weight gradient (the features need no gradient); later (grouped)
-    convolutions count forward, weight gradient and input gradient. BatchNorm, sigmoid,
-    the loss, the upsampling and SGD are not counted (element-wise work).
-
-    Returns
-    -------
-    dict
-        ``first_layer`` and ``later_layers`` FLOPs and their ``total``.
-    """
-    hidden = config.hidden_channels or in_channels
-    widths = [hidden] * (config.depth - 1) + [1]
-    first = later = 0
-    previous, size = in_channels, side
-    for index, width in enumerate(widths):
-        size = size + 2 * config.readout_padding - config.kernel_size + 1
-        macs = n_images * size * size * width * n_readouts * previous * config.kernel_size ** 2
-        if index == 0:
-            first += 2 * 2 * macs
-        else:
-            later += 3 * 2 * macs
-        previous = width
-    return {"first_layer": first, "later_layers": later, "total": first + later}
 
 
 def _mean_spc(models, features, targets, channels=None) -> np.ndarray:
@@ -347,7 +319,7 @@ def main_bench(args) -> int:
     """Entry point of ``python -m poslib bench``."""
     record = run_benchmark(args.n_train, args.n_test, args.naive_n_train, args.data)
     out = Path(args.out)
-    atomic_write_bytes(out / "bench_table1.json", json.dumps(record, indent=1).encode())
+    atomic_write_bytes(out / BENCH_RECORD, json.dumps(record, indent=1).encode())
     text = render_markdown(record)
     atomic_write_bytes(out / "bench_table1.md", text.encode())
     print(text)

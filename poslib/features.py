@@ -10,7 +10,9 @@ the image set's content fingerprint, the torch version and :data:`CACHE_FORMAT_V
 Each entry is a :class:`poslib.store.CacheEntry`: writes are atomic, ``meta.json`` (with
 the size and checksum of ``features.npy``) comes last, and an entry that is incomplete,
 from another format version, changed on disk (checksum) or of the wrong shape is rebuilt,
-never reused. The array is opened memory-mapped, so even
+never reused; concurrent processes write an entry once (:meth:`~poslib.store.CacheEntry.reuse_or_build`).
+Each call adds its wall time and forward passes to :mod:`poslib.work`.
+The array is opened memory-mapped, so even
 the paper profile's 10,553 x 3,904 x 28 x 28 ResNet-152 features need not fit in RAM.
 """
 
@@ -29,6 +31,7 @@ from .config import ConfigError, default_device, progress_bar
 from .image_set import ImageSet
 from .padding import check_padding_rule
 from .store import CacheEntry, content_key
+from .work import add_feature_extraction
 
 #: Images run through each backbone configuration in this process (read by the benchmark).
 FORWARD_PASSES: dict[str, int] = {}
@@ -202,18 +205,26 @@ def extract_features(config: FeatureConfig, image_set: ImageSet, cache_root: Pat
     if image_set.images.shape[1:3] != (config.input_size, config.input_size):
         raise ConfigError(f"image set {image_set.name!r} is {image_set.images.shape[1:3]} but the feature "
                           f"configuration expects input_size={config.input_size}")
+    started, passes = time.perf_counter(), sum(FORWARD_PASSES.values())
     if backbone is None:
         backbone = build_backbone(config.backbone, config.weights, config.backbone_seed, config.input_size,
                                   config.padding_rule)
     key = cache_key(config, backbone.weights_id, image_set, backbone.tap_names)
     entry = CacheEntry(f"features/{config.backbone}", key, CACHE_FORMAT_VERSION, cache_root)
     shape = (len(image_set), sum(backbone.tap_channels), config.feature_size, config.feature_size)
-    meta = entry.read()
-    array = _open_array(entry, meta, shape)
-    if array is None:
+
+    def load():
+        meta = entry.read()
+        array = _open_array(entry, meta, shape)
+        return None if array is None else (meta, array)
+
+    def build():
         meta = _compute_entry(entry, config, backbone, image_set, shape, device or default_device(), batch_size,
                               progress)
-        array = np.load(entry.path("features.npy"), mmap_mode="r")
+        return meta, np.load(entry.path("features.npy"), mmap_mode="r")
+
+    meta, array = entry.reuse_or_build(load, build)  # one writer per entry across processes
+    add_feature_extraction(time.perf_counter() - started, sum(FORWARD_PASSES.values()) - passes)
     return FeatureSet(array=array, tap_names=backbone.tap_names, tap_channels=backbone.tap_channels,
                       config=config, image_set=image_set.name, meta=meta,
                       tap_sizes=backbone.tap_sizes(config.input_size), ids=list(image_set.ids))

@@ -2,8 +2,10 @@
 
 :func:`write_index` lists every notebook's artefacts with its profile, parameters, data,
 weights, seeds, commit and wall time, and opens with every claim's verdict per backbone
-class read from the claims tables (:func:`verdicts_at_a_glance`); :func:`rebuild_index` is
-``python -m poslib index``.
+class read from the claims tables (:func:`verdicts_at_a_glance`); :func:`write_notebook_bench`
+writes ``bench/notebooks.md`` and ``.csv``, each notebook's readout FLOPs, seconds and
+achieved GFLOP/s against the measured bfloat16 peak (:mod:`poslib.work`);
+:func:`rebuild_index` is ``python -m poslib index`` (both files).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from .publish import ensure_writable, recover_publishes, run_lock
 from .run_inputs import read_records
 from .store import atomic_write_bytes
+from .work import recorded_peak
 
 
 def _describe_image_sets(images: dict) -> str:
@@ -142,8 +145,99 @@ def write_index(out_root: Path, statuses: dict[str, str] | None = None) -> Path:
     return path
 
 
+def notebook_bench_table(records: list[dict], peak_gflops: float | None = None):
+    """One row per provenance record: the work of its notebook (:mod:`poslib.work`) and its gap to the peak.
+
+    Parameters
+    ----------
+    records : list of dict
+        Provenance records (:func:`poslib.run_inputs.read_records`); a record without
+        ``work`` (written before it was counted) gets empty cells.
+    peak_gflops : float, optional
+        The measured bfloat16 matmul peak; without it the fraction column is empty.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``notebook``, ``wall_s``, ``feature_extraction_s``, ``forward_passes``,
+        ``readouts_trained``, ``readouts_reused``, ``readout_tflop``, ``readout_s``,
+        ``readout_gflops`` (FLOPs over seconds), ``fraction_of_bf16_peak`` and
+        ``torch_threads``; a last row ``all`` sums the columns that add up.
+
+    Examples
+    --------
+    >>> work = {"readout_flops": 6e12, "readout_seconds": 30.0, "readouts_trained": 4,
+    ...         "feature_extraction_seconds": 5.0, "forward_passes": 100, "torch_threads": 2}
+    >>> table = notebook_bench_table([{"notebook": "01_x", "wall_time_s": 60.0, "work": work}], peak_gflops=400.0)
+    >>> table[["notebook", "readout_gflops", "fraction_of_bf16_peak"]].to_dict("records")[0]
+    {'notebook': '01_x', 'readout_gflops': 200.0, 'fraction_of_bf16_peak': 0.5}
+    """
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for info in records:
+        work, counts = info.get("work") or {}, info.get("readouts") or {}
+        rows.append({"notebook": info["notebook"], "wall_s": info.get("wall_time_s", np.nan),
+                     "feature_extraction_s": work.get("feature_extraction_seconds", np.nan),
+                     "forward_passes": work.get("forward_passes", np.nan),
+                     "readouts_trained": counts.get("trained", np.nan), "readouts_reused": counts.get("reused", np.nan),
+                     "readout_tflop": work.get("readout_flops", np.nan) / 1e12,
+                     "readout_s": work.get("readout_seconds", np.nan), "torch_threads": work.get("torch_threads", np.nan)})
+    columns = ["notebook", "wall_s", "feature_extraction_s", "forward_passes", "readouts_trained", "readouts_reused",
+               "readout_tflop", "readout_s", "readout_gflops", "fraction_of_bf16_peak", "torch_threads"]
+    table = pd.DataFrame(rows, columns=[c for c in columns if c not in ("readout_gflops", "fraction_of_bf16_peak")])
+    if len(table):
+        sums = table.drop(columns=["notebook", "torch_threads"]).sum(min_count=1)
+        table = pd.concat([table, pd.DataFrame([{"notebook": "all", **sums}])], ignore_index=True)
+    seconds = table["readout_s"].where(table["readout_s"] > 0)
+    table["readout_gflops"] = table["readout_tflop"] * 1e3 / seconds
+    table["fraction_of_bf16_peak"] = table["readout_gflops"] / peak_gflops if peak_gflops else np.nan
+    return table[columns]
+
+
+def write_notebook_bench(out_root: Path) -> Path:
+    """Generate ``<out_root>/bench/notebooks.md`` and ``notebooks.csv`` from the provenance records.
+
+    The table is :func:`notebook_bench_table`; the peak is the bfloat16 matmul peak of the
+    last ``python -m poslib bench`` (:func:`poslib.work.recorded_peak`), else the markdown
+    says "peak not measured".
+
+    Returns
+    -------
+    Path
+        The markdown file.
+    """
+    records = read_records(out_root)
+    peak = recorded_peak(out_root)
+    table = notebook_bench_table(records, peak["gflops"] if peak else None)
+    folder = Path(out_root) / "bench"
+    atomic_write_bytes(folder / "notebooks.csv", table.to_csv(index=False, float_format="%.6g").encode())
+    if peak:
+        machine = peak["machine"]
+        peak_line = (f"Peak: bfloat16 matmul, {peak['gflops']} GFLOP/s, measured by `python -m poslib bench` "
+                     f"(`{peak['source']}`; {machine.get('cpus', '?')} cores, {machine.get('torch_threads', '?')} "
+                     f"torch threads). A notebook run with fewer threads (`--jobs`) has a lower limit of its own.")
+    else:
+        peak_line = "Peak: peak not measured (run `python -m poslib bench` to measure the bfloat16 matmul peak)."
+    shown = table.astype(object).where(table.notna(), None)  # not recorded: "-"
+    lines = ["# Work per notebook: the study's gap to the limit", "",
+             "Generated by `python -m poslib run` from the provenance records in `provenance/`; do not edit.",
+             "Readout FLOPs are counted as the benchmark counts them (`poslib.readout.readout_epoch_flops`: the",
+             "convolutions' multiply-adds x 2, first layer forward + weight gradient, later layers forward + both",
+             "gradients, per epoch trained); readout seconds are the wall time of the training epochs; readouts",
+             "loaded from the readout store add neither. Feature extraction is the wall time of",
+             "`poslib.features.extract_features` (cache reads included); forward passes count cache misses only.",
+             "Wall time is the whole notebook (kernel start, evaluation, figures included).", "",
+             peak_line, "", shown.to_markdown(index=False, floatfmt=".4g", missingval="-"), ""]
+    path = folder / "notebooks.md"
+    atomic_write_bytes(path, "\n".join(lines).encode())
+    return path
+
+
 def rebuild_index(out_root: Path) -> Path:
-    """``python -m poslib index``: under the run lock, roll back interrupted publishes, then :func:`write_index`.
+    """``python -m poslib index``: under the run lock, roll back interrupted publishes, then :func:`write_index`
+    and :func:`write_notebook_bench`.
 
     Raises
     ------
@@ -153,6 +247,7 @@ def rebuild_index(out_root: Path) -> Path:
     ensure_writable(out_root)
     with run_lock(out_root):
         recover_publishes(out_root)
+        write_notebook_bench(out_root)
         return write_index(out_root)
 
 

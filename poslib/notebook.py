@@ -21,6 +21,7 @@ from . import claims
 from .config import ConfigError, Profile, get_profile, seed_everything
 from .readout_store import reset_readout_counts
 from .report import Results, set_style
+from .work import reset_work
 
 
 def _display(*objects) -> None:
@@ -149,6 +150,7 @@ def start(name: str, profile: str, seed: int, results_dir: str, profile_override
     """
     run_profile = get_profile(profile, parse_profile_overrides(profile_overrides))
     reset_readout_counts()
+    reset_work()
     seed_everything(seed)
     set_style()
     results = Results(results_dir, name)

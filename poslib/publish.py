@@ -12,8 +12,8 @@ folder named in the message. If it succeeds, :func:`publish` moves its files in:
 2. each file replaces its target by one atomic rename, after a hard link of the previous
    version was kept in ``<out>/.publish-<notebook>/`` -- the data files and the executed
    notebook first, the notebook's provenance record ``provenance/<notebook>.json`` last;
-3. deleting the journal is the commit; then the backups are removed and the index
-   (``README.md``) is regenerated.
+3. deleting the journal is the commit; then the backups are removed. The driver regenerates
+   the index (``README.md``) once, after the run's last notebook.
 
 Guarantee, honestly: every single file is always complete (old or new, never half
 written). During the publish itself (milliseconds: renames within one file system) a reader
@@ -31,7 +31,7 @@ folder is in that state; run ``python -m poslib index --out <folder>`` to restor
 Files keep the modes of newly created files under the umask.
 
 Housekeeping: a run (and ``python -m poslib index``) takes an exclusive lock, ``fcntl.flock``
-on ``<out>/.poslib-run.lock`` (a second run into the same folder is refused with the first
+(:func:`poslib.store.lock_file`) on ``<out>/.poslib-run.lock`` (a second run into the same folder is refused with the first
 one's pid); then it rolls back
 interrupted publishes and deletes staging folders left by runs that were killed (owner pid
 no longer alive, or older than :data:`STALE_STAGING_S` if the pid cannot be read) and
@@ -50,7 +50,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .config import ConfigError
-from .store import _pid_alive, _umask, atomic_write_bytes, make_folder
+from .store import _pid_alive, _umask, atomic_write_bytes, lock_file, make_folder
 
 #: A staging folder whose owner pid cannot be read is deleted when older than this (seconds).
 STALE_STAGING_S = 6 * 3600
@@ -78,25 +78,20 @@ def ensure_writable(out_root: Path) -> Path:
 
 @contextmanager
 def run_lock(out_root: Path):
-    """Hold ``<out_root>/.poslib-run.lock`` (``fcntl.flock``, exclusive) for the duration of a run.
+    """Hold ``<out_root>/.poslib-run.lock`` (:func:`poslib.store.lock_file`, exclusive) for the duration of a run.
 
     Raises
     ------
     ConfigError
         If another run holds it, naming that run's pid.
     """
-    import fcntl
-
     path = Path(out_root) / LOCK_NAME
-    handle = open(path, "a+")
+    handle = lock_file(path, wait=False)
+    if handle is None:
+        owner = path.read_text().strip() or "unknown"
+        raise ConfigError(f"another poslib run (pid {owner}) is writing to {out_root}; wait for it to finish, "
+                          f"or use another --out")
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "unknown"
-            raise ConfigError(f"another poslib run (pid {owner}) is writing to {out_root}; wait for it to finish, "
-                              f"or use another --out") from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

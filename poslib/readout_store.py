@@ -17,7 +17,9 @@ with the same key loads it instead of training:
 
 The loaded readouts are the stored float32 parameters and BatchNorm statistics, so their
 predictions, and every table made from them, equal those of the readouts that were
-trained (a test checks it on per-image rows). ``POSLIB_READOUT_STORE=0`` turns the store off.
+trained (a test checks it on per-image rows). Processes running at once (``--jobs``) train a
+group once: the others wait for its entry and load it
+(:meth:`poslib.store.CacheEntry.reuse_or_build`). ``POSLIB_READOUT_STORE=0`` turns the store off.
 :func:`readout_counts` says how many readouts were trained and reused in this process; a
 notebook's provenance records it and the results index shows it.
 """
@@ -118,19 +120,25 @@ def trained_readouts(features, targets: np.ndarray, config: ReadoutConfig, seeds
     per_seed_sets = isinstance(channels, (list, tuple))
     in_channels = len(channels[0]) if per_seed_sets else (features.shape[1] if channels is None else len(channels))
     entry = readout_entry(features_key, len(features), channels, config, seeds, len(targets))
-    loaded = _load(entry, config, in_channels, len(targets), seeds)
-    if loaded is not None:
-        models, training = loaded
-        info.update(training, reused_from=entry.label)
-        _COUNTS["reused"] += len(seeds)
-        return models
-    trained = train_readouts(features, targets, config, seeds, channels=channels, info=info, **train_options)
-    _COUNTS["trained"] += len(seeds)
-    entry.begin()
-    buffer = io.BytesIO()
-    torch.save({str(seed): model.state_dict() for seed, (model, _) in zip(seeds, trained)}, buffer)
-    entry.write_bytes("readouts.pt", buffer.getvalue())
-    entry.write_bytes("losses.json", json.dumps({str(seed): losses for seed, (_, losses) in zip(seeds, trained)})
-                      .encode())
-    entry.finish({"training": {k: v for k, v in info.items() if k != "epoch_seconds"}, "seeds": seeds})
-    return trained
+    trained = None
+
+    def build():
+        nonlocal trained
+        trained = train_readouts(features, targets, config, seeds, channels=channels, info=info, **train_options)
+        entry.begin()
+        buffer = io.BytesIO()
+        torch.save({str(seed): model.state_dict() for seed, (model, _) in zip(seeds, trained)}, buffer)
+        entry.write_bytes("readouts.pt", buffer.getvalue())
+        entry.write_bytes("losses.json", json.dumps({str(seed): losses for seed, (_, losses) in zip(seeds, trained)})
+                          .encode())
+        entry.finish({"training": {k: v for k, v in info.items() if k != "epoch_seconds"}, "seeds": seeds})
+        return trained, None
+
+    # one writer per entry: a process that waited while another trained this group loads it
+    models, training = entry.reuse_or_build(lambda: _load(entry, config, in_channels, len(targets), seeds), build)
+    if trained is not None:
+        _COUNTS["trained"] += len(seeds)
+        return trained
+    info.update(training, reused_from=entry.label)
+    _COUNTS["reused"] += len(seeds)
+    return models

@@ -26,6 +26,7 @@ import seaborn as sns  # noqa: E402
 from .config import REPO_ROOT  # noqa: E402
 from .readout_store import readout_counts  # noqa: E402
 from .store import atomic_write_bytes  # noqa: E402
+from .work import work_done  # noqa: E402
 
 FIGURE_DPI = 110
 
@@ -104,6 +105,7 @@ class Results:
 
     def _save_info(self) -> None:
         self.info["readouts"] = readout_counts()  # trained and reused from the store, so far in this run
+        self.info["work"] = work_done()  # readout FLOPs and seconds, feature-extraction seconds (poslib.work)
         payload = json.dumps(self.info, indent=1, default=str).encode()
         atomic_write_bytes(self.root / "provenance" / f"{self.notebook}.json", payload)
 

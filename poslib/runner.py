@@ -19,6 +19,17 @@ What a run checks and records before executing (``-p`` parameters, the inputs ha
 lets an unchanged notebook be kept) is :mod:`poslib.run_inputs`; how results are published
 atomically, under a lock, and cleaned up after killed runs is :mod:`poslib.publish`.
 
+Notebooks at once
+-----------------
+``--jobs N`` executes N notebooks at once, each in a worker process (spawned) whose kernel
+gets ``max(1, cores // N)`` threads (:func:`poslib.runtime.thread_environment`); this
+process publishes each one as it finishes (one publish at a time) and writes the index
+once, after the last. The notebooks share the content-keyed caches, whose entries have one
+writer each (:meth:`poslib.store.CacheEntry.reuse_or_build`). torch's sums depend on its
+thread count, so a run with ``--jobs N`` gives the tables of a sequential run with
+``cores // N`` threads. The default, 1, runs the notebooks one after another in this
+process, with the machine's threads.
+
 Console
 -------
 What a notebook prints (its stdout and stderr streams, e.g. "rebuilding cache entry ..."
@@ -31,8 +42,8 @@ notebook and errors. The kernel's connection file is written inside the notebook
 folder, so a killed run leaves none in the temporary folder (the next run into the same
 folder deletes the staging folder).
 
-(A little over 400 lines: running a notebook, echoing its console and publishing it belong
-together; the results index is :mod:`poslib.index`.)
+(About 550 lines: running a notebook, echoing its console, publishing it and scheduling the
+notebooks of a run belong together; the results index is :mod:`poslib.index`.)
 """
 
 from __future__ import annotations
@@ -51,12 +62,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import DATA_ENV, PROGRESS_ENV, REPO_ROOT, ConfigError, get_profile, portable_text, repo_relative
-from .runtime import usable_relative
+from .runtime import thread_environment, threads_per_job, usable_relative
 from .data import resolve_data_root
 from .publish import clean_stale_staging, ensure_writable, publish, recover_publishes, run_lock  # noqa: F401
 from .run_inputs import (data_fingerprint, input_fingerprint, notebook_parameters,  # noqa: F401
                          parse_parameter_items, read_record, read_records, resolve_overrides, unchanged_reason)
-from .index import rebuild_index, verdicts_at_a_glance, write_index  # noqa: F401
+from .index import rebuild_index, verdicts_at_a_glance, write_index, write_notebook_bench  # noqa: F401
 from .store import atomic_write_bytes, clear_dead_temporaries
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -240,34 +251,27 @@ def describe_failure(error: Exception) -> str:
     return f"{name}: {value}" + (f"\n  in {where}starting: {first_line}" if first_line else "")
 
 
-def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, extra: dict | None = None,
-                 log_output: bool = True, inputs: dict | None = None) -> dict:
-    """Execute one notebook with papermill and publish its results (:func:`publish`).
+def execute_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, extra: dict | None = None,
+                     log_output: bool = True, inputs: dict | None = None) -> tuple[Path, dict]:
+    """Execute one notebook with papermill into a staging folder of ``out_root``; publish nothing.
 
-    Parameters
-    ----------
-    notebook : Path
-    profile : str
-    data_root : str
-        The data folder ("" for the embedded default).
-    out_root : Path
-        Output folder (created; it should be locked by the caller, see :func:`run`).
-    extra : dict, optional
-        Parameters already resolved against the notebook (:func:`resolve_overrides`).
-    log_output : bool
-        Echo the notebook's output to the console, one line each (:class:`ConsoleEcho`).
-    inputs : dict, optional
-        The :func:`input_fingerprint`, recorded in the provenance.
+    Parameters are those of :func:`run_notebook`. The kernel inherits this process's
+    environment (with ``$POSLIB_PROGRESS=0`` and the data folder as ``$POSLIB_DATA``, both
+    restored afterwards), so a worker of :func:`run` sets its thread count before calling.
 
     Returns
     -------
-    dict
+    staging : Path
+        ``<out_root>/.staging-<notebook>-<pid>-<random>``, holding the notebook's files and
+        its completed provenance record; :func:`publish` moves them in.
+    info : dict
         The completed provenance record.
 
     Raises
     ------
     NotebookFailed
-        If the notebook fails; the executed copy is kept in a temporary folder named in the message.
+        If the notebook fails; the staging folder is deleted and the executed copy is kept
+        in a temporary folder named in the message.
     """
     import papermill
 
@@ -321,15 +325,102 @@ def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, e
                               "device": "cuda" if torch.cuda.is_available() else "cpu",
                               "cpus": os.cpu_count()}})
     atomic_write_bytes(info_path, json.dumps(info, indent=1, default=str).encode())
+    return staging, info
+
+
+def publish_staged(staging: Path, out_root: Path, stem: str) -> None:
+    """:func:`publish` a staging folder of :func:`execute_notebook`, then delete what is left of it."""
     try:
-        publish(staging, out_root, notebook.stem)
+        publish(staging, out_root, stem)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def run_notebook(notebook: Path, profile: str, data_root: str, out_root: Path, extra: dict | None = None,
+                 log_output: bool = True, inputs: dict | None = None) -> dict:
+    """Execute one notebook with papermill and publish its results (:func:`execute_notebook`, :func:`publish`).
+
+    Parameters
+    ----------
+    notebook : Path
+    profile : str
+    data_root : str
+        The data folder ("" for the embedded default).
+    out_root : Path
+        Output folder (created; it should be locked by the caller, see :func:`run`).
+    extra : dict, optional
+        Parameters already resolved against the notebook (:func:`resolve_overrides`).
+    log_output : bool
+        Echo the notebook's output to the console, one line each (:class:`ConsoleEcho`).
+    inputs : dict, optional
+        The :func:`input_fingerprint`, recorded in the provenance.
+
+    Returns
+    -------
+    dict
+        The completed provenance record.
+
+    Raises
+    ------
+    NotebookFailed
+        If the notebook fails; the executed copy is kept in a temporary folder named in the message.
+    """
+    staging, info = execute_notebook(notebook, profile, data_root, out_root, extra, log_output, inputs)
+    publish_staged(staging, out_root, notebook.stem)
     return info
 
 
+def _execute_in_worker(threads: int, arguments: tuple) -> tuple[Path, dict]:
+    """:func:`execute_notebook` in a worker process of ``--jobs``, its kernel limited to ``threads`` threads."""
+    os.environ.update(thread_environment(threads))
+    return execute_notebook(*arguments)
+
+
+def _run_parallel(tasks: list[tuple[Path, tuple]], jobs: int, out_root: Path, statuses: dict[str, str]) -> None:
+    """Execute ``tasks`` (notebook, :func:`execute_notebook` arguments) in ``jobs`` worker processes.
+
+    Each worker's kernel gets ``max(1, cores // jobs)`` threads (:func:`poslib.runtime.thread_environment`).
+    This process publishes each notebook as it finishes, one at a time, so publishes never
+    interleave. After a failure no further notebook starts; those already running finish and
+    are published, then :class:`NotebookFailed` names every failed notebook and those not run.
+    """
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    threads = threads_per_job(jobs)
+    print(f"[poslib] {len(tasks)} notebooks, {jobs} at a time, {threads} torch thread(s) each", flush=True)
+    failures: list[str] = []
+    # spawn, not fork: a fresh interpreter per worker (this process may hold torch's thread pools)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        running = {pool.submit(_execute_in_worker, threads, arguments): notebook for notebook, arguments in tasks}
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                notebook = running.pop(future)
+                if future.cancelled():
+                    continue
+                try:
+                    staging, info = future.result()
+                except Exception as error:  # noqa: BLE001 - reported below with the notebook's name
+                    failures.append(str(error) if isinstance(error, NotebookFailed) else
+                                    f"notebook {notebook.name} failed: {type(error).__name__}: {error}")
+                    print(f"[poslib] {notebook.name} FAILED", flush=True)
+                    for other in running:
+                        other.cancel()  # not started yet: stays not run
+                    continue
+                publish_staged(staging, out_root, notebook.stem)
+                statuses[notebook.stem] = "re-run"
+                print(f"[poslib] {notebook.name} done in {info['wall_time_s']} s", flush=True)
+    if failures:
+        not_run = [notebook.name for notebook, _ in tasks
+                   if notebook.stem not in statuses and not any(notebook.name in f for f in failures)]
+        raise NotebookFailed("\n".join(failures) + (f"\nNot run after the failure: {', '.join(not_run)}."
+                                                    if not_run else ""))
+
+
 def run(profile: str = "default", only: list[str] | None = None, data_root: str = "",
-        base: Path = RESULTS_DIR, extra: dict | None = None, log_output: bool = True, force: bool = False) -> Path:
+        base: Path = RESULTS_DIR, extra: dict | None = None, log_output: bool = True, force: bool = False,
+        jobs: int = 1) -> Path:
     """Run the selected notebooks (those whose inputs changed, or all with ``force``) and regenerate the index.
 
     Parameters
@@ -347,6 +438,12 @@ def run(profile: str = "default", only: list[str] | None = None, data_root: str 
         Echo the notebooks' output.
     force : bool
         Re-run notebooks whose inputs did not change.
+    jobs : int
+        Notebooks executed at once (``--jobs``), each in a worker process whose kernel gets
+        ``max(1, cores // jobs)`` threads; 1 (the default) runs them one after another in
+        this process. Notebooks are independent; those running at once share the feature
+        cache and the readout store, whose entries have one writer each
+        (:meth:`poslib.store.CacheEntry.reuse_or_build`).
 
     Returns
     -------
@@ -356,11 +453,21 @@ def run(profile: str = "default", only: list[str] | None = None, data_root: str 
     Raises
     ------
     ConfigError
-        Bad profile, selector, parameter, an unwritable output folder, or another run holding its lock.
+        Bad profile, selector, parameter, ``jobs`` below 1, an unwritable output folder, or
+        another run holding its lock.
     NotebookFailed
-        If a notebook fails (those before it are published).
+        If a notebook fails (naming it). Notebooks that finished are published whole; no
+        further notebook starts.
+
+    Notes
+    -----
+    The index (``README.md``) and the per-notebook benchmark (``bench/notebooks.md``,
+    :func:`poslib.index.write_notebook_bench`) are written once, after the last notebook,
+    also when one failed.
     """
     get_profile(profile)
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: give 1 (one notebook at a time) or more")
     root = resolve_data_root(data_root)
     data_root = str(root) if root else ""
     notebooks = list_notebooks(only)
@@ -376,6 +483,7 @@ def run(profile: str = "default", only: list[str] | None = None, data_root: str 
         for folder in (out_root, *(out_root / sub for sub in ("tables", "figures", "provenance", "notebooks"))):
             clear_dead_temporaries(folder)
         data_hash = data_fingerprint(root)
+        tasks = []
         for notebook in notebooks:
             inputs = input_fingerprint(notebook, profile, root, overrides[notebook.stem], data_hash)
             record = read_record(out_root, notebook.stem)
@@ -384,19 +492,28 @@ def run(profile: str = "default", only: list[str] | None = None, data_root: str 
                 statuses[notebook.stem] = "kept (unchanged)"
                 print(f"[poslib] {notebook.name} kept (unchanged; last ran {record.get('finished', '?')})", flush=True)
                 continue
-            print(f"[poslib] running {notebook.name} ({reason}) ...", flush=True)
-            info = run_notebook(notebook, profile, data_root, out_root, overrides[notebook.stem], log_output, inputs)
-            statuses[notebook.stem] = "re-run"
-            print(f"[poslib] {notebook.name} done in {info['wall_time_s']} s", flush=True)
+            print(f"[poslib] {'running' if jobs == 1 else 'to run'} {notebook.name} ({reason}) ...", flush=True)
+            arguments = (notebook, profile, data_root, out_root, overrides[notebook.stem], log_output, inputs)
+            if jobs == 1:
+                info = run_notebook(*arguments)
+                statuses[notebook.stem] = "re-run"
+                print(f"[poslib] {notebook.name} done in {info['wall_time_s']} s", flush=True)
+            else:
+                tasks.append((notebook, arguments))
+        try:
+            if tasks:
+                _run_parallel(tasks, min(jobs, len(tasks)), out_root, statuses)
+        finally:
             write_index(out_root, statuses)
-        write_index(out_root, statuses)
+            write_notebook_bench(out_root)
     return out_root
 
 
 def main_run(args) -> int:
     """Entry point of ``python -m poslib run``."""
     extra = parse_parameter_items(args.param)
-    run(args.profile, args.only, args.data or "", Path(args.out), extra, not args.quiet, force=args.force)
+    run(args.profile, args.only, args.data or "", Path(args.out), extra, not args.quiet, force=args.force,
+        jobs=args.jobs)
     return 0
 
 
@@ -421,6 +538,9 @@ def main(argv: list[str] | None = None) -> int:
                                  "(-p seeds=0,1 -p padding_study.readout_paddings=0,1; results then go to "
                                  "runs/<profile>-<data>-custom-<hash>/)")
     run_parser.add_argument("--force", action="store_true", help="re-run notebooks whose inputs did not change")
+    run_parser.add_argument("--jobs", type=int, default=1,
+                            help="notebooks executed at once, each kernel with max(1, cores // JOBS) torch threads "
+                                 "(default 1: one after another; on a 2-core machine keep 1)")
     run_parser.add_argument("--quiet", action="store_true",
                             help="do not echo notebook output (only the driver's line per notebook, and errors)")
     index_parser = commands.add_parser("index", help="regenerate results/README.md from provenance records")

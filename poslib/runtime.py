@@ -56,6 +56,39 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the platform has one, else ``os.cpu_count()``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def threads_per_job(jobs: int, cores: int | None = None) -> int:
+    """Threads each of ``jobs`` notebooks run at once may use: ``max(1, cores // jobs)``.
+
+    Examples
+    --------
+    >>> threads_per_job(2, cores=16), threads_per_job(3, cores=2), threads_per_job(1, cores=2)
+    (8, 1, 2)
+    """
+    return max(1, (cores or available_cores()) // jobs)
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """Environment variables that give a new process (a notebook's kernel) ``threads`` compute threads.
+
+    torch reads ``OMP_NUM_THREADS`` when it starts (its intra-op pool); MKL and OpenBLAS
+    read their own variables. Set them before the process starts; a running process keeps
+    its pools (:func:`torch.set_num_threads` is the in-process way).
+
+    Examples
+    --------
+    >>> thread_environment(4)["OMP_NUM_THREADS"]
+    '4'
+    """
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
 def default_device() -> torch.device:
     """CUDA when present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

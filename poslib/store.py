@@ -19,6 +19,13 @@ are both such entries.
 Checksums are CRC-32 over 16 MiB blocks (about 1 GB/s here); a file is verified once per
 process and content (size and modification time), so reading the same entry again costs
 nothing.
+
+Concurrent processes (``python -m poslib run --jobs N``) share the cache: an entry has one
+writer at a time. :meth:`CacheEntry.reuse_or_build` reads the entry and, when there is
+nothing usable, takes the entry's lock (:func:`lock_file` on ``.writer.lock`` in its
+folder) and reads again before building, so a process that waited while another wrote the
+entry reuses it instead of writing it a second time. Readers need no lock: ``meta.json``
+is written last and every file is replaced by one rename.
 """
 
 from __future__ import annotations
@@ -29,13 +36,16 @@ import mmap
 import os
 import tempfile
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import torch
 
 from . import __version__
 from .config import ConfigError, cache_dir
 
+_T = TypeVar("_T")
 _BLOCK = 16 * 2**20
 #: (path, size, mtime_ns) of files whose checksum was verified in this process.
 _VERIFIED: set[tuple[str, int, int]] = set()
@@ -87,6 +97,42 @@ def atomic_write_bytes(path: Path, payload: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def lock_file(path: Path, wait: bool = True):
+    """Open ``path`` (created if missing) and take an exclusive ``fcntl.flock`` on it.
+
+    The lock belongs to the open file: closing the returned handle (or the process ending)
+    releases it.
+
+    Parameters
+    ----------
+    path : Path
+        The lock file; its folder is created.
+    wait : bool
+        Block until the lock is free; with False, return None at once when another
+        process holds it.
+
+    Returns
+    -------
+    file object or None
+        The open handle (mode ``a+``) holding the lock; None when ``wait`` is False and the
+        lock is held elsewhere.
+    """
+    import fcntl
+
+    path = Path(path)
+    make_folder(path.parent)
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        handle.close()
+        return None
+    except BaseException:
+        handle.close()
+        raise
+    return handle
 
 
 def _umask() -> int:
@@ -240,6 +286,59 @@ class CacheEntry:
             if file_checksum(path) != record["crc32"]:
                 raise ValueError(f"{path.name} does not match its checksum (the file was changed or corrupted)")
             _VERIFIED.add(token)
+
+    @contextmanager
+    def writer_lock(self):
+        """Hold the entry's writer lock (``.writer.lock`` in its folder) while the block runs; waits for it.
+
+        Raises
+        ------
+        ConfigError
+            If the entry's folder (or a parent) is a file (see :func:`make_folder`).
+        """
+        make_folder(self.folder, f"cache entry {self.label}:")
+        handle = lock_file(self.folder / ".writer.lock")
+        try:
+            yield self
+        finally:
+            handle.close()
+
+    def _meta_stamp(self) -> tuple[int, int, int] | None:
+        """Identity of ``meta.json`` (inode, modification time, size), None when it is missing."""
+        try:
+            stat = (self.folder / "meta.json").stat()
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+    def reuse_or_build(self, load: Callable[[], _T | None], build: Callable[[], _T]) -> _T:
+        """The entry's content from ``load``, or from ``build`` with one writer at a time.
+
+        ``load()`` reads and checks the entry (None: nothing usable). When it finds nothing,
+        the entry's writer lock is taken (:meth:`writer_lock`, waiting for another process
+        that writes it); if ``meta.json`` changed meanwhile, that process finished the entry
+        and ``load()`` runs again; otherwise (or if that fails too) ``build()`` writes it
+        (:meth:`begin` ... :meth:`finish`) under the lock.
+
+        Parameters
+        ----------
+        load : callable
+            ``() -> value or None``.
+        build : callable
+            ``() -> value``; writes the entry.
+
+        Returns
+        -------
+        The loaded or built value.
+        """
+        stamp = self._meta_stamp()
+        value = load()
+        if value is not None:
+            return value
+        with self.writer_lock():
+            if self._meta_stamp() not in (None, stamp):  # written by another process while this one waited
+                value = load()
+            return build() if value is None else value
 
     def begin(self) -> None:
         """Start (re)writing the entry: create the folder, invalidate old metadata, clear dead temporaries.

@@ -273,22 +273,26 @@ def trained_model(config: TrainConfig, data: PairedSet, cache_root: Path | None 
         Show a progress bar while training.
     """
     entry = model_cache_entry(config, data, cache_root)
-    meta = entry.read()
-    cached = None if meta is None else _load_cached_model(entry, meta, config)
-    if cached is not None:
-        return cached
-    entry.begin()
-    started = time.perf_counter()
-    model, history = train_model(config, data, progress=progress)
-    seconds = time.perf_counter() - started
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    entry.write_bytes("weights.pt", buffer.getvalue())
-    entry.write_bytes("history.csv", history.to_csv(index=False).encode())
-    meta = entry.finish({"config": asdict(config),
-                         "data": {"name": data.name, "n_images": len(data), "fingerprint": data.fingerprint[:16]},
-                         "parameters": count_parameters(model), "seconds": round(seconds, 1)})
-    return TrainedModel(config, model, history, entry.path("weights.pt"), entry.key, False, meta)
+
+    def load():
+        meta = entry.read()
+        return None if meta is None else _load_cached_model(entry, meta, config)
+
+    def build():
+        entry.begin()
+        started = time.perf_counter()
+        model, history = train_model(config, data, progress=progress)
+        seconds = time.perf_counter() - started
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        entry.write_bytes("weights.pt", buffer.getvalue())
+        entry.write_bytes("history.csv", history.to_csv(index=False).encode())
+        meta = entry.finish({"config": asdict(config),
+                             "data": {"name": data.name, "n_images": len(data), "fingerprint": data.fingerprint[:16]},
+                             "parameters": count_parameters(model), "seconds": round(seconds, 1)})
+        return TrainedModel(config, model, history, entry.path("weights.pt"), entry.key, False, meta)
+
+    return entry.reuse_or_build(load, build)  # one writer per entry across processes
 
 
 # ----------------------------------------------------------------------------- prediction and scores

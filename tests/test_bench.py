@@ -73,3 +73,33 @@ def test_readout_speed_native_path_is_measured_and_close_to_the_first_path():
     assert "reference" not in record and record["fast_native"]["coarse_channels"] == {5: 400}
     assert record["spc_abs_difference_max"]["fast vs fast_native"]["seed_mean_per_target"] < 0.05
     assert "fast_native" in "\n".join(bench.render_readout_speed(record, {}))
+
+
+def test_each_training_call_counts_its_flops_as_the_benchmark_does_and_reused_readouts_count_none():
+    import numpy as np
+
+    from poslib import readout_store, work
+    from poslib.features import FeatureConfig
+    from poslib.patterns import make_patterns
+    from poslib.readout import ReadoutConfig, readout_epoch_flops, train_readouts
+
+    rng = np.random.default_rng(0)
+    features = rng.random((8, 6, 10, 10)).astype(np.float16)
+    config = ReadoutConfig(epochs=2, batch_size=4, target_size=16)
+    targets = make_patterns(16)
+    work.reset_work()
+    train_readouts(features, targets, config, seeds=(0, 1), progress=False)
+    done = work.work_done()
+    assert done["readout_flops"] == 2 * readout_epoch_flops(config, 8, 6, 10, 2 * 5)["total"]
+    assert done["readouts_trained"] == 2 and done["readout_seconds"] > 0 and done["torch_threads"] >= 1
+    images = probing.prepare_images(TINY, train="embedded", test="embedded")
+    bundle = probing.extract_bundle(FeatureConfig("efficientnet-lite0", "random", input_size=32), images,
+                                    progress=False)
+    assert work.work_done()["forward_passes"] == len(images.train) + sum(len(t) for t in images.tests)
+    assert work.work_done()["feature_extraction_seconds"] > done["feature_extraction_seconds"]
+    readout_config = probing.readout_config_for(TINY)
+    probing.probe(bundle, readout_config, (0,), progress=False)
+    trained = work.work_done()["readout_flops"]
+    probing.probe(bundle, readout_config, (0,), progress=False)  # loaded from the readout store
+    assert trained > done["readout_flops"] and work.work_done()["readout_flops"] == trained
+    assert readout_store.readout_counts()["reused"] >= 1

@@ -148,6 +148,7 @@ def test_issue_23_9_python_m_poslib_index_rolls_back_a_publish_killed_midway(tmp
     assert runner.main(["index", "--out", str(out)]) == 0  # the index command rolls back first (it did not)
     after = _contents(out)
     after.pop(publish.LOCK_NAME)
+    assert "| 01_x " in after.pop("bench/notebooks.md") and after.pop("bench/notebooks.csv")  # regenerated too
     assert after.pop("README.md").count("## 01_x") == 1 and after == before
     assert not (out / ".publish-01_x.json").exists() and not (out / ".publish-01_x").exists()
     assert "rolled back the interrupted publish of 01_x" in capsys.readouterr().out

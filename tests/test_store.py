@@ -153,3 +153,54 @@ def test_released_pages_of_a_memory_map_leave_the_resident_memory(tmp_path):
     assert _resident_file_kib() - before < 8 * 1024
     assert float(mapped[0, 0]) == 1.0  # still readable afterwards
     assert not store.release_mapped_pages(np.ones(4))  # not a memory map: nothing to do
+
+
+# ----------------------------------------------------------------------------- concurrent writers (--jobs)
+
+
+def _write_concurrently(root, barrier, log, results):
+    """One process's attempt at the same entry: reuse it, or build it (slowly) under the writer lock."""
+    import time
+
+    entry = store.CacheEntry("demo", "c" * 64, 1, root=root)
+
+    def build():
+        with open(log, "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+        entry.begin()
+        time.sleep(0.3)  # the other process meanwhile finds nothing and waits on the lock
+        entry.write_bytes("data.bin", b"payload" * 1000)
+        return entry.finish({"writer": os.getpid()})
+
+    barrier.wait()
+    meta = entry.reuse_or_build(entry.read, build)
+    results.put((meta["files"]["data.bin"]["crc32"], meta["writer"]))
+
+
+def test_two_processes_writing_one_entry_build_it_once_and_both_use_it(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")  # the children only write files
+    barrier, log, queue = context.Barrier(2), tmp_path / "builds.log", context.Queue()
+    writers = [context.Process(target=_write_concurrently, args=(tmp_path, barrier, log, queue)) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    results = [queue.get(timeout=60) for _ in writers]
+    for writer in writers:
+        writer.join(timeout=60)
+    assert [writer.exitcode for writer in writers] == [0, 0]
+    assert results[0] == results[1]  # the same entry: the waiting process reused the other's
+    assert len(log.read_text().split()) == 1  # one writer
+    store._VERIFIED.clear()
+    meta = _entry(tmp_path, key="c" * 64).read()
+    assert meta is not None and meta["files"]["data.bin"]["crc32"] == results[0][0]
+    assert not list(_entry(tmp_path, key="c" * 64).folder.glob(".*.tmp-*"))  # no temporary left
+
+
+def test_a_damaged_entry_is_rebuilt_under_the_lock_with_one_notice(tmp_path, capsys):
+    entry = _entry(tmp_path)
+    _write(entry)
+    (entry.folder / "meta.json").write_text("[]")
+    built = entry.reuse_or_build(entry.read, lambda: _write(entry))
+    assert built["note"] == "test" and _entry(tmp_path).read()["note"] == "test"
+    assert capsys.readouterr().out.count("rebuilding cache entry") == 1

@@ -4,7 +4,8 @@ One module per part, all names re-exported here (``from poslib.readout import ..
 
 ``model``
     :class:`ReadoutConfig`, :class:`PosENet` (all targets, and seeds, as disjoint blocks of
-    one module), the upsampling of its output and its matrix.
+    one module), the upsampling of its output and its matrix, and the FLOPs of a training
+    epoch (:func:`readout_epoch_flops`).
 ``inputs``
     the batch order, cached features as tensors (in RAM or memory-mapped), batches, and the
     split into channels used as cached and coarse groups at their own side.
@@ -22,12 +23,14 @@ from their own module: change them there, not here.
 from .fast import UpsampledMSE, fast_dtype, fast_forward, resolve_compute
 from .inputs import (FLOAT32_RAM_LIMIT, IN_RAM_LIMIT, NATIVE_MIN_SAVED_CHANNELS, NATIVE_RESIDUAL_LIMIT,
                      MappedFeatures, ReadoutInputs, batch_order, feature_tensor, load_batch, readout_inputs)
-from .model import COMPUTE_MODES, PosENet, ReadoutConfig, bilinear_matrix, interpolation_matrix, upsample
+from .model import (COMPUTE_MODES, PosENet, ReadoutConfig, bilinear_matrix, interpolation_matrix,
+                    readout_epoch_flops, upsample)
 from .training import evaluate, predict, train_readout, train_readouts
 
 __all__ = [
     "COMPUTE_MODES", "FLOAT32_RAM_LIMIT", "IN_RAM_LIMIT", "NATIVE_MIN_SAVED_CHANNELS", "NATIVE_RESIDUAL_LIMIT",
     "MappedFeatures", "PosENet", "ReadoutConfig", "ReadoutInputs", "UpsampledMSE", "batch_order",
     "bilinear_matrix", "evaluate", "fast_dtype", "fast_forward", "feature_tensor", "interpolation_matrix",
-    "load_batch", "predict", "readout_inputs", "resolve_compute", "train_readout", "train_readouts", "upsample",
+    "load_batch", "predict", "readout_epoch_flops", "readout_inputs", "resolve_compute", "train_readout",
+    "train_readouts", "upsample",
 ]

@@ -214,3 +214,49 @@ def bilinear_matrix(in_size: int, out_size: int) -> torch.Tensor:
 
 #: Former name of :func:`bilinear_matrix` (kept for callers outside the package).
 interpolation_matrix = bilinear_matrix
+
+
+def readout_epoch_flops(config: ReadoutConfig, n_images: int, in_channels: int, side: int,
+                        n_readouts: int) -> dict:
+    """Convolution FLOPs of one training epoch of ``n_readouts`` readouts (each all targets' outputs).
+
+    The one count of readout work: the benchmark's GFLOP/s (:mod:`poslib.bench`) and each
+    notebook's readout FLOPs (:func:`poslib.readout.train_readouts` adds them to
+    :mod:`poslib.work`) both use it.
+
+    Counted: multiply-adds x 2 of every convolution. The first convolution counts its
+    forward and its weight gradient (the features need no gradient); later (grouped)
+    convolutions count forward, weight gradient and input gradient. BatchNorm, sigmoid,
+    the loss, the upsampling and SGD are not counted (element-wise work).
+
+    Parameters
+    ----------
+    config : ReadoutConfig
+        Depth, kernel, padding and hidden width of the readout.
+    n_images : int
+        Training images per epoch.
+    in_channels : int
+        Feature channels each readout reads.
+    side : int
+        Side of the cached features (28); coarse taps run at their own side count as this.
+    n_readouts : int
+        Readouts trained together: seeds x targets.
+
+    Returns
+    -------
+    dict
+        ``first_layer`` and ``later_layers`` FLOPs and their ``total``.
+    """
+    hidden = config.hidden_channels or in_channels
+    widths = [hidden] * (config.depth - 1) + [1]
+    first = later = 0
+    previous, size = in_channels, side
+    for index, width in enumerate(widths):
+        size = size + 2 * config.readout_padding - config.kernel_size + 1
+        macs = n_images * size * size * width * n_readouts * previous * config.kernel_size ** 2
+        if index == 0:
+            first += 2 * 2 * macs
+        else:
+            later += 3 * 2 * macs
+        previous = width
+    return {"first_layer": first, "later_layers": later, "total": first + later}

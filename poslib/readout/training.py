@@ -6,7 +6,8 @@ over the features per epoch, as blocks of one grouped
 compute mode ``"float32-reference"`` keeps the original per-seed float32 training
 (:func:`_train_reference`) that the tests and the benchmark compare it with.
 :func:`train_readout` is the one-seed call; :func:`predict` and :func:`evaluate` give the
-upsampled maps and their per-image SPC and MAE.
+upsampled maps and their per-image SPC and MAE. Every training call adds its FLOPs and
+epoch seconds to :mod:`poslib.work` (a notebook's provenance records them).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import torch
 
 from ..config import ConfigError, default_device, progress_bar
 from ..metrics import mae_per_image, spearman_per_image
+from ..work import add_readout_training
 from .fast import UpsampledMSE, fast_forward, resolve_compute
 from .inputs import MappedFeatures, batch_order, feature_tensor, load_batch, readout_inputs
-from .model import PosENet, ReadoutConfig, upsample
+from .model import PosENet, ReadoutConfig, readout_epoch_flops, upsample
 
 
 def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutConfig, seeds,
@@ -112,6 +114,7 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
             inputs = feature_tensor(features, channels[index]) if per_seed_channels else shared
             results.append(_train_reference(inputs, targets, config, seed, orders[seed], device, progress,
                                             f"{description} seed {seed}", model, info["epoch_seconds"]))
+        _count_work(config, features, channels, len(seeds), n_targets, info["epoch_seconds"])
         return results
 
     dtype = torch.bfloat16 if compute == "bfloat16" else torch.float32
@@ -167,7 +170,23 @@ def train_readouts(features: np.ndarray, targets: np.ndarray, config: ReadoutCon
     model = model.eval().cpu()
     with torch.no_grad():
         first.weight.copy_(first.weight[:, torch.argsort(order)])
+    _count_work(config, features, channels, len(seeds), n_targets, info["epoch_seconds"])
     return [(model.blocks(s * n_targets, n_targets).eval(), losses[s]) for s in range(len(seeds))]
+
+
+def _count_work(config: ReadoutConfig, features: np.ndarray, channels, n_seeds: int, n_targets: int,
+                epoch_seconds: list[float]) -> None:
+    """Add a training call's FLOPs (:func:`readout_epoch_flops` x epochs) and epoch seconds to :mod:`poslib.work`.
+
+    Each readout reads ``len(channels)`` channels (of one seed's set when ``channels`` is a
+    list), at the cached side, whatever the compute path (as the benchmark counts).
+    """
+    if channels is None:
+        in_channels = features.shape[1]
+    else:
+        in_channels = len(channels[0]) if isinstance(channels, (list, tuple)) else len(channels)
+    per_epoch = readout_epoch_flops(config, len(features), in_channels, features.shape[-1], n_seeds * n_targets)
+    add_readout_training(per_epoch["total"] * config.epochs, sum(epoch_seconds), n_seeds)
 
 
 def _train_reference(inputs, targets: np.ndarray, config: ReadoutConfig, seed: int, batches, device,
