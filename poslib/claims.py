@@ -625,13 +625,18 @@ def check_input_size(summary: pd.DataFrame, natural_test: str) -> pd.DataFrame:
 
     Per backbone: the mean SPC over H and G on the natural test set at the smallest input
     size is greater than at the largest (an interval, :func:`poslib.evidence.compare`).
+    Per-image rows are paired across sizes by the image's file name (``image_id``), so a
+    photo left out at one size only (a near-duplicate found at that size) is not mispaired.
 
     Parameters
     ----------
     summary : pandas.DataFrame
-        Columns backbone, weights, input_size, test_set, pattern, spc, spc_std, n_seeds.
+        Per-image rows (backbone, weights, input_size, seed, image, image_id, test_set,
+        pattern, spc) or a summary (spc, spc_std, n_seeds instead of seed and image).
     natural_test : str
     """
+    if is_per_image(summary) and "image_id" in summary:
+        summary = summary.assign(image=summary["image_id"])
     rows = []
     for (backbone, weights), part in summary.groupby(["backbone", "weights"], sort=False):
         values = {s: _evidence(part, POSITION_PATTERNS, test_set=natural_test, input_size=s)

@@ -236,7 +236,8 @@ class BeyondSettings:
     stride-aligned positions and 960 test canvases for the global-pooling study (so VGG16
     without padding, which needs about 220 px, is skipped there with its reason; random-init
     controls under zeros and circular only, the circular ones being the aliasing check),
-    60 / 30 images for the readouts of the parity and input-size studies, and 60 photos (with
+    60 / 30 images for the readouts of the parity study (the input-size study trains as Table 1:
+    400 / 300 images, 1,001 SGD steps), and 60 photos (with
     their mirror images) for the as-trained asymmetry. The paper profile runs 224 px
     canvases, more images and every row.
 
@@ -293,7 +294,8 @@ class BeyondSettings:
     size_rows : tuple of (str, str)
         Backbones of study 4.
     readout_train, readout_test : int
-        Natural training / test images of the readouts of studies 3 and 4.
+        Natural training / test images of the readouts of study 3 (study 4 trains on Table 1's
+        images with Table 1's schedule: the profile's ``n_train``, ``n_test`` and ``epochs``).
     readout_epochs : int
         Their training epochs.
     border_bins : int
