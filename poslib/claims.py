@@ -50,7 +50,7 @@ import pandas as pd
 from .config import RAW_PIXELS
 from .evidence import SeedSummary, compare, is_per_image, per_image_scores, seed_summary, weakest
 from .verdicts import CONTRADICTED, HOLDS, INCONCLUSIVE, OUTCOMES, Interval, claim_outcome, verdict_row
-from .weights import backbone_class
+from .weights import CONTROL_CLASS, backbone_class
 
 #: How every verdict is read, as the notebooks state it under their claims tables.
 RULE_NOTE = ("- Rule: a check **holds** when its whole 95 % interval (a bootstrap over test images and seeds, "
@@ -436,8 +436,11 @@ def check_claim_9(crop_summary: pd.DataFrame) -> pd.DataFrame:
 LOCATION_MIN_GAIN = 0.2
 #: Study B1: "at chance" means |accuracy - chance| (mean over distances) below this.
 CHANCE_MARGIN = 0.1
-#: Study B2: pooled features "hold position" when accuracy exceeds chance by this much.
+#: Study B2: pooled features "hold position" when accuracy exceeds chance by this much; the aliasing
+#: check needs an untrained circular-padded network within this much of chance.
 GAP_MIN_GAIN = 0.1
+#: Study B2: the name of the aliasing check (the random-init circular rows).
+ALIASING_CHECK = "B2: aliasing check: an untrained circular-padded network stays at chance"
 
 
 def _mean_summary(summaries: list[SeedSummary]) -> SeedSummary:
@@ -482,41 +485,82 @@ def check_absolute_location(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def check_gap_position(summary: pd.DataFrame) -> pd.DataFrame:
+def _canvas_scores(per_canvas: pd.DataFrame, backbone: str, weights: str, rule: str, channels: str):
+    """Per-canvas correctness (0/1) of one classifier configuration, as tidy scores (seed, image = canvas, score)."""
+    part = per_canvas[(per_canvas["backbone"] == backbone) & (per_canvas["weights"] == weights)
+                      & (per_canvas["padding_rule"] == rule) & (per_canvas["tap"] == "all")
+                      & (per_canvas["channels"] == channels)]
+    return pd.DataFrame({"seed": part["seed"].to_numpy(), "image": part["canvas"].to_numpy(),
+                         "score": part["correct"].to_numpy(dtype=float)})
+
+
+def check_gap_position(summary: pd.DataFrame, per_canvas: pd.DataFrame | None = None) -> pd.DataFrame:
     """Study B2 (Islam et al. 2021): position survives global average pooling, written in channels.
 
     Per backbone (zero padding, as trained, all taps): accuracy exceeds chance by
-    :data:`GAP_MIN_GAIN` (an interval against the threshold); the top-k channels by classifier weight mass beat
-    k random channels (an interval, :func:`poslib.evidence.compare`, smallest k); and zero padding holds more position
-    than circular padding (an interval, :func:`poslib.evidence.compare`) where both ran.
+    :data:`GAP_MIN_GAIN` (an interval against the threshold); the top-k channels by classifier
+    weight mass beat k random channels (smallest k); and zero padding holds more position than
+    circular padding where both ran. With ``per_canvas`` the intervals are bootstraps over test
+    canvases and classifier seeds (:func:`poslib.evidence.compare`), else over seeds.
+
+    The aliasing check: every random-init row run with circular padding must stay within
+    :data:`GAP_MIN_GAIN` of chance (a translation-equivariant network whose patch origins are
+    multiples of its stride cannot name the position after pooling). If any such check does
+    not hold, "zero padding writes more position than circular" is not a padding effect and
+    its checks are reported as inconclusive, saying why.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         :func:`poslib.experiments.gap_position.summarise_gap` output.
+    per_canvas : pandas.DataFrame, optional
+        :func:`poslib.experiments.gap_position.canvas_rows` output (every classifier's answer on every test canvas).
     """
-    rows = []
+    rows, circular_rows = [], []
     for (backbone, weights), part in summary.groupby(["backbone", "weights"], sort=False):
         kind, subject = backbone_class(backbone, weights), f"{backbone}/{weights}"
         joined = part[part["tap"] == "all"].set_index(["padding_rule", "channels"])
+
+        def evidence(rule, channels):
+            if per_canvas is not None and len(per_canvas):
+                return _canvas_scores(per_canvas, backbone, weights, rule, channels)
+            return _summary_of(joined.loc[(rule, channels)], "accuracy")
+
+        chance = float(part["chance"].iloc[0])
+        if ("circular", "all") in joined.index and kind == CONTROL_CLASS:
+            circular = joined.loc[("circular", "all")]
+            rows.append(_row(ALIASING_CHECK, subject, kind,
+                             f"accuracy with circular padding {circular['accuracy']:.3f} (chance {chance:.3f})",
+                             compare(evidence("circular", "all"), chance, "within", GAP_MIN_GAIN)))
         if ("zeros", "all") not in joined.index:
             continue
         zeros = joined.loc[("zeros", "all")]
-        chance = float(zeros["chance"])
         rows.append(_row("B2: position survives global average pooling", subject, kind,
                          f"accuracy {zeros['accuracy']:.3f} (chance {chance:.3f})",
-                         compare(_summary_of(zeros, "accuracy"), chance + GAP_MIN_GAIN)))
+                         compare(evidence("zeros", "all"), chance + GAP_MIN_GAIN)))
         ks = sorted(int(k) for c, k in zip(part["channels"], part["k"]) if str(c).startswith("top-"))
         if ks and ("zeros", f"top-{ks[0]}") in joined.index:
             top, rand = joined.loc[("zeros", f"top-{ks[0]}")], joined.loc[("zeros", f"random-{ks[0]}")]
             rows.append(_row("B2: a few channels carry the position", f"{subject}, k = {ks[0]}", kind,
                              f"top-{ks[0]} {top['accuracy']:.3f} vs random-{ks[0]} {rand['accuracy']:.3f}",
-                             compare(_summary_of(top, "accuracy"), _summary_of(rand, "accuracy"))))
-        if ("circular", "all") in joined.index:
+                             compare(evidence("zeros", f"top-{ks[0]}"), evidence("zeros", f"random-{ks[0]}"))))
+        if ("circular", "all") in joined.index and kind != CONTROL_CLASS:
             circular = joined.loc[("circular", "all")]
+            circular_rows.append(len(rows))
             rows.append(_row("B2: zero padding writes more position than circular", subject, kind,
                              f"accuracy zeros {zeros['accuracy']:.3f} vs circular {circular['accuracy']:.3f}",
-                             compare(_summary_of(zeros, "accuracy"), _summary_of(circular, "accuracy"))))
+                             compare(evidence("zeros", "all"), evidence("circular", "all"))))
+    aliasing = [r for r in rows if r["claim"] == ALIASING_CHECK]
+    failed = [r["subject"] for r in aliasing if r["outcome"] != HOLDS]
+    if failed or not aliasing:
+        why = (f"aliasing check did not hold ({', '.join(failed)})" if failed
+               else "no aliasing check ran (no random-init row with circular padding)")
+        for index in circular_rows:
+            if rows[index]["outcome"] != INCONCLUSIVE:
+                rows[index] = {**rows[index], "outcome": INCONCLUSIVE,
+                               "rule": f"{rows[index]['rule']}; reported inconclusive: {why}, so the difference may "
+                                       f"be sub-stride aliasing rather than padding (measured outcome: "
+                                       f"{rows[index]['outcome']})"}
     return pd.DataFrame(rows)
 
 
@@ -581,13 +625,18 @@ def check_input_size(summary: pd.DataFrame, natural_test: str) -> pd.DataFrame:
 
     Per backbone: the mean SPC over H and G on the natural test set at the smallest input
     size is greater than at the largest (an interval, :func:`poslib.evidence.compare`).
+    Per-image rows are paired across sizes by the image's file name (``image_id``), so a
+    photo left out at one size only (a near-duplicate found at that size) is not mispaired.
 
     Parameters
     ----------
     summary : pandas.DataFrame
-        Columns backbone, weights, input_size, test_set, pattern, spc, spc_std, n_seeds.
+        Per-image rows (backbone, weights, input_size, seed, image, image_id, test_set,
+        pattern, spc) or a summary (spc, spc_std, n_seeds instead of seed and image).
     natural_test : str
     """
+    if is_per_image(summary) and "image_id" in summary:
+        summary = summary.assign(image=summary["image_id"])
     rows = []
     for (backbone, weights), part in summary.groupby(["backbone", "weights"], sort=False):
         values = {s: _evidence(part, POSITION_PATTERNS, test_set=natural_test, input_size=s)

@@ -232,10 +232,12 @@ class BeyondSettings:
     """Notebook 06 (questions the paper's successors asked, on the same machinery).
 
     The default profile is scaled to fit notebook 06's share of the study's time budget: small
-    canvases for the absolute-location networks, a 112 px canvas
-    for the global-pooling study (so VGG16 without padding, which needs about 220 px,
-    is skipped there with its reason; random-init controls under zeros and circular only),
-    60 / 30 images for the readouts of the parity and input-size studies, and 60 photos (with
+    canvases for the absolute-location networks, a 128 px canvas with a 4 x 4 grid of
+    stride-aligned positions and 960 test canvases for the global-pooling study (so VGG16
+    without padding, which needs about 220 px, is skipped there with its reason; random-init
+    controls under zeros and circular only, the circular ones being the aliasing check),
+    60 / 30 images for the readouts of the parity study (the input-size study trains as Table 1:
+    400 / 300 images, 1,001 SGD steps), and 60 photos (with
     their mirror images) for the as-trained asymmetry. The paper profile runs 224 px
     canvases, more images and every row.
 
@@ -262,6 +264,10 @@ class BeyondSettings:
         Padding rules (:data:`poslib.padding.ALL_PADDING_RULES`).
     gap_canvas, gap_grid, gap_patch : int
         Canvas side, grid side (``gap_grid ** 2`` positions) and patch side.
+    gap_stride : int
+        Patch origins are multiples of it: the total stride of the studied backbones (32 for
+        VGG16 and EfficientNet-Lite0), so no position differs from another by a sub-stride
+        phase (aliasing); see :mod:`poslib.experiments.gap_position`.
     gap_train, gap_test : int
         Training / test canvases (cut from the training / test photos).
     gap_top_k : tuple of int
@@ -288,7 +294,8 @@ class BeyondSettings:
     size_rows : tuple of (str, str)
         Backbones of study 4.
     readout_train, readout_test : int
-        Natural training / test images of the readouts of studies 3 and 4.
+        Natural training / test images of the readouts of study 3 (study 4 trains on Table 1's
+        images with Table 1's schedule: the profile's ``n_train``, ``n_test`` and ``epochs``).
     readout_epochs : int
         Their training epochs.
     border_bins : int
@@ -310,11 +317,12 @@ class BeyondSettings:
     gap_control_rows: tuple[tuple[str, str], ...] = (("vgg16", "random"), ("efficientnet-lite0", "random"))
     gap_rules: tuple[str, ...] = ("zeros", "valid", "reflect", "replicate", "circular", "partial")
     gap_control_rules: tuple[str, ...] = ("zeros", "circular")
-    gap_canvas: int = 112
-    gap_grid: int = 3
+    gap_canvas: int = 128
+    gap_grid: int = 4
     gap_patch: int = 32
-    gap_train: int = 180
-    gap_test: int = 90
+    gap_stride: int = 32
+    gap_train: int = 480
+    gap_test: int = 960
     gap_top_k: tuple[int, ...] = (8, 32)
     gap_epochs: int = 300
     parity_sizes: tuple[int, ...] = (224, 225, 226, 232)
@@ -556,7 +564,7 @@ PROFILES: dict[str, Profile] = {
             location_channels=8, location_train=64, location_test=100, location_epochs=15,
             gap_rows=(("efficientnet-lite0", "imagenet"),),
             gap_control_rows=(("efficientnet-lite0", "random"),), gap_rules=("zeros", "circular", "partial"),
-            gap_canvas=64, gap_patch=20, gap_train=36, gap_test=18, gap_top_k=(8,), gap_epochs=150,
+            gap_canvas=96, gap_grid=3, gap_patch=32, gap_train=36, gap_test=18, gap_top_k=(8,), gap_epochs=150,
             parity_sizes=(64, 65, 66), parity_rules=("zeros", "partial"), parity_levels=(0.5,), parity_images=6,
             parity_readout_rows=(("efficientnet-lite0", "imagenet"),),
             input_sizes=(64, 112), readout_train=16, readout_test=8, readout_epochs=3, border_bins=4),
@@ -592,7 +600,7 @@ PROFILES: dict[str, Profile] = {
             location_canvas=64, location_height=64, location_distances=(0, 1, 2, 4, 8, 16, 24), location_depths=(1, 2, 4, 8),
             location_channels=32, location_train=500, location_test=200, location_epochs=20,
             gap_control_rules=("zeros", "valid", "reflect", "replicate", "circular", "partial"),
-            gap_canvas=224, gap_patch=64, gap_train=1800, gap_test=900, gap_top_k=(8, 32, 128),
+            gap_canvas=224, gap_grid=3, gap_patch=64, gap_train=1800, gap_test=1800, gap_top_k=(8, 32, 128),
             parity_rules=("zeros", "partial", "reflect", "replicate", "circular"), parity_images=300,
             readout_train=0, readout_test=0, readout_epochs=15, border_bins=16),
         contrast=ContrastSettings(rows=IMAGENET_ROWS + (("vgg16", "random"),)),

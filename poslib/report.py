@@ -299,8 +299,12 @@ def line_panels(frame: pd.DataFrame, x: str, y: str, hue, col: str | None = None
     for r, row_value in enumerate(rows):
         for c, col_value in enumerate(cols):
             axis = axes[r][c]
-            part = frame[((frame[row] == row_value) if row is not None else True)
-                         & ((frame[col] == col_value) if col is not None else True)]
+            keep = np.ones(len(frame), dtype=bool)
+            if row is not None:
+                keep &= (frame[row] == row_value).to_numpy()
+            if col is not None:
+                keep &= (frame[col] == col_value).to_numpy()
+            part = frame[keep]
             ticks = list(dict.fromkeys(part[x])) if categorical_x else None
             for label, line in part.groupby("_line", sort=False):
                 if categorical_x:

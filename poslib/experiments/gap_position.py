@@ -16,9 +16,25 @@ list it). Rows that cannot run are returned as :class:`poslib.probing.SkippedRow
 the reason. Training canvases are cut from the training photos, test canvases from the
 test photos; the spread is over classifier seeds (initialisation) on fixed features, as
 the readouts' spread elsewhere in the project.
+
+Aliasing. A backbone of total stride ``S`` (32 for VGG16 and EfficientNet-Lite0) samples
+its deepest maps every ``S`` pixels, so patches whose origins differ by other amounts land
+on different sub-stride phases and can be told apart even by a network that is perfectly
+translation-equivariant (circular padding: no border at all). The patch origins are
+therefore multiples of the settings' ``gap_stride`` (:func:`grid_origins`), spread evenly
+from one border to the other (so most positions are not at a border). A circular-padded
+network then sees every position as the same translated canvas up to its content, and its
+pooled features cannot name the position: the circular row of a random initialisation must
+sit at chance (the aliasing check of :func:`poslib.claims.check_gap_position`) before "zero
+padding writes more position than circular" may be read as a padding effect.
+
+Pooled features are cached (:func:`cached_pooled_taps`), keyed by the backbone, its
+weights, the padding rule and the canvases' content, so a rerun costs only the classifiers.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import pandas as pd
@@ -29,6 +45,7 @@ from ..backbones import TappedBackbone
 from ..features import images_to_tensor
 from ..config import Profile
 from ..probing import ProbeImages, SkippedRow, build_or_skip
+from ..store import CacheEntry, content_key
 from ..tables import aggregate_over_seeds
 from .absolute_location import one_thread
 
@@ -36,23 +53,43 @@ from .absolute_location import one_thread
 BACKGROUND = 0
 
 
-def grid_origins(canvas: int, grid: int, patch: int) -> list[tuple[int, int]]:
-    """Top-left corners (y, x) of the patch in each grid cell (row-major), centred in the cell.
+#: Layout version of the pooled-feature cache entries.
+POOLED_CACHE_FORMAT = 1
+
+
+def grid_origins(canvas: int, grid: int, patch: int, stride: int = 1) -> list[tuple[int, int]]:
+    """Top-left corners (y, x) of the patch at each grid position (row-major).
+
+    Per axis, ``grid`` offsets spread evenly from 0 to ``canvas - patch`` (border to
+    border), each rounded to a multiple of ``stride`` so that a network of that total
+    stride sees every position at the same sub-stride phase.
+
+    Raises
+    ------
+    ValueError
+        If the patch does not fit, or the stride leaves fewer than ``grid`` distinct offsets.
 
     Examples
     --------
     >>> grid_origins(12, 2, 4)
-    [(1, 1), (1, 7), (7, 1), (7, 7)]
+    [(0, 0), (0, 8), (8, 0), (8, 8)]
+    >>> sorted({x for _, x in grid_origins(128, 4, 32, stride=32)})
+    [0, 32, 64, 96]
     """
-    cell = canvas / grid
-    if patch > cell:
-        raise ValueError(f"patch {patch} px does not fit a cell of {cell:.1f} px ({grid}x{grid} grid on {canvas} px)")
-    offsets = [int(round(i * cell + (cell - patch) / 2)) for i in range(grid)]
+    room = canvas - patch
+    if room < 0:
+        raise ValueError(f"patch {patch} px does not fit a canvas of {canvas} px")
+    ideal = [room * i / (grid - 1) if grid > 1 else room / 2 for i in range(grid)]
+    offsets = [min(int(stride * round(v / stride)), room - room % stride) for v in ideal]
+    if len(set(offsets)) != grid:
+        raise ValueError(f"a {grid}x{grid} grid of {patch} px patches on {canvas} px has only {len(set(offsets))} "
+                         f"distinct offsets that are multiples of the stride {stride}: enlarge the canvas "
+                         f"(gap_canvas) or shrink the patch or grid")
     return [(y, x) for y in offsets for x in offsets]
 
 
 def make_gap_canvases(photos: np.ndarray, n: int, canvas: int, grid: int, patch: int,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                      rng: np.random.Generator, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Canvases with a random photo crop at a random grid position.
 
     Parameters
@@ -61,6 +98,8 @@ def make_gap_canvases(photos: np.ndarray, n: int, canvas: int, grid: int, patch:
         uint8 (P, H, W, 3) photos to cut patches from (H, W >= ``patch``).
     n, canvas, grid, patch : int
     rng : numpy.random.Generator
+    stride : int
+        Patch origins are multiples of it (:func:`grid_origins`).
 
     Returns
     -------
@@ -73,10 +112,10 @@ def make_gap_canvases(photos: np.ndarray, n: int, canvas: int, grid: int, patch:
     --------
     >>> photos = np.full((2, 8, 8, 3), 200, np.uint8)
     >>> images, labels = make_gap_canvases(photos, 4, 12, 2, 4, np.random.default_rng(0))
-    >>> labels.tolist(), int(images[0, 1:5, 1:5].min()), int(images[0, 1:5, 7:11].max())
+    >>> labels.tolist(), int(images[0, 0:4, 0:4].min()), int(images[0, 0:4, 8:12].max())
     ([0, 1, 2, 3], 200, 0)
     """
-    origins = grid_origins(canvas, grid, patch)
+    origins = grid_origins(canvas, grid, patch, stride)
     images = np.full((n, canvas, canvas, 3), BACKGROUND, np.uint8)
     labels = (np.arange(n) % len(origins)).astype(np.int64)
     height, width = photos.shape[1:3]
@@ -97,6 +136,33 @@ def pooled_taps(backbone: TappedBackbone, images: np.ndarray, batch_size: int = 
         for name, tap in zip(backbone.tap_names, taps):
             chunks[name].append(tap.float().mean(dim=(-2, -1)).numpy())
     return {name: np.concatenate(parts) for name, parts in chunks.items()}
+
+
+def cached_pooled_taps(backbone: TappedBackbone, rule: str, images: np.ndarray,
+                       cache_root=None) -> dict[str, np.ndarray]:
+    """:func:`pooled_taps` through a content-keyed cache entry (``pooled/<backbone>``).
+
+    The key covers the backbone's name, weights identity and taps, the padding rule, and the
+    canvases' bytes and shape, so any change to them computes the features again.
+    """
+    digest = content_key(shape=images.shape, pixels=hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest())
+    key = content_key(format=POOLED_CACHE_FORMAT, backbone=backbone.name, weights_id=backbone.weights_id,
+                      taps=backbone.tap_names, padding_rule=rule, canvases=digest)
+    entry = CacheEntry(f"pooled/{backbone.name}", key, POOLED_CACHE_FORMAT, cache_root)
+    meta = entry.read()
+    if meta is not None:
+        joined = np.load(entry.path("pooled.npy"))
+    else:
+        pooled = pooled_taps(backbone, images)
+        joined = np.concatenate([pooled[name] for name in backbone.tap_names], axis=1).astype(np.float32)
+        entry.begin()
+        tmp = entry.temporary("pooled.npy")
+        with open(tmp, "wb") as handle:
+            np.save(handle, joined)
+        entry.commit(tmp, "pooled.npy")
+        entry.finish({"tap_names": backbone.tap_names, "n_canvases": len(images), "padding_rule": rule})
+    bounds = np.cumsum([0] + [int(c) for c in backbone.tap_channels])
+    return {name: joined[:, bounds[i]:bounds[i + 1]] for i, name in enumerate(backbone.tap_names)}
 
 
 def train_linear_classifier(features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int,
@@ -249,9 +315,9 @@ def run_gap_study(settings, train_photos: np.ndarray, test_photos: np.ndarray, s
     rng = np.random.default_rng(seed)
     n_classes = settings.gap_grid ** 2
     train_x, train_y = make_gap_canvases(train_photos, settings.gap_train, settings.gap_canvas, settings.gap_grid,
-                                         settings.gap_patch, rng)
+                                         settings.gap_patch, rng, settings.gap_stride)
     test_x, test_y = make_gap_canvases(test_photos, settings.gap_test, settings.gap_canvas, settings.gap_grid,
-                                       settings.gap_patch, rng)
+                                       settings.gap_patch, rng, settings.gap_stride)
     configs = [(b, w, r) for b, w in settings.gap_rows for r in settings.gap_rules]
     configs += [(b, w, r) for b, w in settings.gap_control_rows for r in settings.gap_control_rules]
     frames, canvas_frames, skipped, masses = [], [], [], {}
@@ -260,7 +326,8 @@ def run_gap_study(settings, train_photos: np.ndarray, test_photos: np.ndarray, s
         if skip is not None:
             skipped.append(skip)
             continue
-        rows, mass = probe_pooled(pooled_taps(backbone, train_x), train_y, pooled_taps(backbone, test_x), test_y,
+        rows, mass = probe_pooled(cached_pooled_taps(backbone, rule, train_x), train_y,
+                                  cached_pooled_taps(backbone, rule, test_x), test_y,
                                   n_classes, settings.seeds, settings.gap_top_k, settings.gap_epochs)
         frames.append(pd.DataFrame(rows).drop(columns="predicted").assign(backbone=backbone_name, weights=weights,
                                                                           padding_rule=rule))

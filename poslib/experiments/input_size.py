@@ -8,13 +8,19 @@ distance to the nearest border, in pixels and in receptive fields of the deepest
 The receptive field is measured, not looked up: the extent of the non-zero input
 gradient of the deepest tap's centre unit (:func:`measured_receptive_field`).
 
-Readouts train on the first ``readout_train`` natural training images and are tested on
-``readout_test`` natural test images, at each size (the synthetic test images are left
-out here); sizes come from :class:`poslib.config.BeyondSettings`.
+Study 4 (:func:`size_study`) trains its readouts as Table 1 does: notebook 02's training
+images and first natural test set (:func:`table1_images_at`: the profile's ``n_train`` and
+``n_test``, near-duplicates removed) with the profile's readout schedule, so its row at the
+profile's input size is Table 1's row (the readout store gives back the very same readouts).
+Study 3's side errors (:mod:`poslib.experiments.padding_parity`) train lighter readouts on the
+first ``readout_train`` natural training images and test them on ``readout_test`` natural
+test images (:func:`images_at`). The synthetic test images are left out here; sizes come from
+:class:`poslib.config.BeyondSettings`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +31,7 @@ from ..backbones import build_backbone
 from ..config import Profile
 from ..data import natural_image_set, resolve_data_root
 from ..features import FeatureConfig
-from ..probing import ProbedRows, ProbeImages, probe_rows, readout_config_for
+from ..probing import ProbedRows, ProbeImages, prepare_images, probe_rows, readout_config_for
 from ..tables import aggregate_over_seeds, summarise
 from .padding_study import border_errors
 
@@ -39,19 +45,34 @@ def images_at(profile: Profile, size: int, data_root: str = "", train: str = "",
     return ProbeImages(train_set, [test_set], train_set.kind == "embedded" or test_set.kind == "embedded")
 
 
+def table1_images_at(profile: Profile, size: int, data_root: str = "", train: str = "", test: str = "",
+                     seed: int = 0) -> ProbeImages:
+    """Notebook 02's training images and first natural test set (:func:`poslib.probing.prepare_images`), at ``size``."""
+    images = prepare_images(dataclasses.replace(profile, input_size=size), data_root, train, test, seed,
+                            second_test="")
+    return ProbeImages(images.train, [images.natural_test], images.uses_embedded_default, images.removed_duplicates)
+
+
 def probe_at_sizes(profile: Profile, rows, sizes, data_root: str = "", train: str = "", test: str = "",
-                   seed: int = 0, progress: bool = False) -> ProbedRows:
-    """PosENet readouts (the section's epochs and seeds) on every row at every input size.
+                   seed: int = 0, progress: bool = False, table1_schedule: bool = False) -> ProbedRows:
+    """PosENet readouts on every row at every input size.
 
     Per-image rows carry an ``input_size`` column; the readout compares at the input size.
+    With ``table1_schedule`` the readouts train as Table 1's (:func:`table1_images_at`, the
+    profile's epochs and seeds); otherwise on the section's ``readout_*`` images with its
+    ``readout_epochs`` (:func:`images_at`; the paper profile raises them to its steps).
     """
     settings = profile.beyond
     results = []
     for size in sizes:
-        images = images_at(profile, size, data_root, train, test, seed)
         configs = [FeatureConfig(backbone, weights, input_size=size) for backbone, weights in rows]
-        readout = readout_config_for(profile, epochs=settings.readout_epochs, target_size=size,
-                                     min_steps=profile.min_steps)  # the paper profile: at least the paper's steps
+        if table1_schedule:
+            images = table1_images_at(profile, size, data_root, train, test, seed)
+            readout = readout_config_for(profile, target_size=size)
+        else:
+            images = images_at(profile, size, data_root, train, test, seed)
+            readout = readout_config_for(profile, epochs=settings.readout_epochs, target_size=size,
+                                         min_steps=profile.min_steps)  # the paper profile: at least the paper's steps
         results.append(probe_rows(configs, images, readout, settings.seeds, labels=[{"input_size": size}] * len(configs),
                                   progress=progress))
     per_image = [r.per_image for r in results if len(r.per_image)]
@@ -133,7 +154,7 @@ class SizeStudy:
 
 
 def size_study(profile: Profile, data_root: str = "", train: str = "", test: str = "", seed: int = 0) -> SizeStudy:
-    """Study 4 of notebook 06: readouts at every input size, error against distance to the border.
+    """Study 4 of notebook 06: readouts on Table 1's schedule at every input size, error against distance to the border.
 
     Parameters
     ----------
@@ -149,7 +170,8 @@ def size_study(profile: Profile, data_root: str = "", train: str = "", test: str
     SizeStudy
     """
     settings = profile.beyond
-    probed = probe_at_sizes(profile, settings.size_rows, settings.input_sizes, data_root, train, test, seed)
+    probed = probe_at_sizes(profile, settings.size_rows, settings.input_sizes, data_root, train, test, seed,
+                            table1_schedule=True)
     fields = receptive_fields(settings.size_rows, max(settings.input_sizes))
     return SizeStudy(summarise_sizes(probed), border_rings(probed, settings.border_bins, fields), fields, probed)
 

@@ -166,3 +166,11 @@ def test_compensation_sentence_follows_the_checks_and_the_control():
     flat = checks.assign(outcome=lambda f: np.where(f["subject"].str.contains("random"), "inconclusive", f["outcome"]))
     [sentence] = pp.compensation_sentences(study, flat, settings, "f4")
     assert "not settled" in sentence
+
+
+def test_plot_natural_asymmetry_draws_one_panel_with_a_line_per_row_and_rule():
+    table, _ = natural_table([("imagenet", 224, 5, 0.30, 0.01), ("imagenet", 225, 0, 0.70, 0.01),
+                              ("random", 224, 5, 0.90, 0.01), ("random", 225, 0, 0.60, 0.01)])
+    figure = pp.plot_natural_asymmetry(table, "f4")
+    [axis] = figure.axes[:1]
+    assert len(axis.get_lines()) >= 2 and len(figure.axes) <= 2
