@@ -30,6 +30,9 @@ padding writes more position than circular" may be read as a padding effect.
 
 Pooled features are cached (:func:`cached_pooled_taps`), keyed by the backbone, its
 weights, the padding rule and the canvases' content, so a rerun costs only the classifiers.
+
+(Longer than 400 lines, much of it documentation: the canvases, the pooled-feature cache, the
+classifiers and their per-canvas rows are the steps of one study.)
 """
 
 from __future__ import annotations

@@ -28,12 +28,21 @@ measure, for input sizes that divide evenly and unevenly:
   0 there too; read it as a picture of the padding geometry, not as evidence.
 
 Whether a trained network compensates for its own uneven padding is then a comparison the
-data can decide either way (:func:`poslib.claims.check_padding_parity`): its as-trained
-asymmetry at the size it was trained at (uneven) against sizes with fewer uneven layers;
-the random initialisation of the same network, which has learned nothing, is the control.
+data can decide either way (:func:`poslib.claims.check_padding_parity`): geometry predicts
+that a size with more uneven layers gives more skewed maps; a trained network that is less
+skewed at the size it was trained at (uneven) than at sizes with fewer uneven layers
+contradicts that, and has learned to compensate. The random initialisation of the same
+network, which has learned nothing, is the control that should follow geometry
+(:func:`compensation_sentences` states the result).
 
-:func:`blind_spot_maps` keeps the channel-mean map of a tap on the grey input: where
-uneven padding leaves a "blind spot" (a dead or skewed row or column), it shows.
+:func:`uniform_asymmetry` also keeps the channel-mean map of a tap on the grey input
+(:func:`plot_blind_spots`): where uneven padding leaves a "blind spot" (a dead or skewed row
+or column), it shows.
+
+(Longer than 400 lines: three measures of one question, the natural-photo asymmetry with its
+bootstrap, the readout's side errors and the uniform diagnostic, with their long table, the
+sentences read from it and two plots; split by measure, the parts would import each other's
+table helpers.)
 """
 
 from __future__ import annotations
@@ -441,7 +450,8 @@ def worst_sizes(summary: pd.DataFrame, profile: Profile, tap: str) -> dict[str, 
 def lr_asymmetry_view(summary: pd.DataFrame, tap: str) -> pd.DataFrame:
     """Left-right asymmetry of ``tap`` per backbone, rule and size, trained against symmetrised filters (reading)."""
     return summary[(summary["tap"] == tap) & (summary["measure"] == "lr")].pivot_table(
-        index=["backbone", "padding_rule", "input_size", "uneven_layers"], columns="filters", values="value").round(3)
+        index=["backbone", "weights", "padding_rule", "input_size", "uneven_layers"], columns="filters",
+        values="value").round(3)
 
 
 def partial_rule_view(gap: pd.DataFrame, asymmetry: pd.DataFrame, tap: str,
@@ -560,7 +570,7 @@ def plot_asymmetry(summary: pd.DataFrame, tap: str):
 
     part = summary[(summary["tap"] == tap) & (summary["kind"] == "uniform input") & (summary["measure"] == "lr")]
     return line_panels(part.assign(input_size=part["input_size"].astype(str)), "input_size", "value",
-                       hue=["backbone", "padding_rule"], col="filters", yerr="value_std", categorical_x=True,
+                       hue=["backbone", "weights", "padding_rule"], col="filters", yerr="value_std", categorical_x=True,
                        col_order=("as trained", "symmetrised"), figsize=(8, 2.9),
                        panel_title=lambda _, filters: (f"left-right asymmetry of {tap}, uniform input, "
                                                        f"{filters} filters"),
@@ -576,7 +586,7 @@ def plot_blind_spots(maps: dict, keys, tap: str):
         image = maps[key][tap]
         span = float(image.max() - image.min())
         axis.imshow((image - image.min()) / span if span > 0 else np.zeros_like(image), cmap="magma", vmin=0, vmax=1)
-        axis.set_title(f"{key[0]}\n{key[2]}, {key[3]} px", fontsize=8)
+        axis.set_title(f"{key[0]}/{key[1]}\n{key[2]}, {key[3]} px", fontsize=8)
         axis.set_xticks([])
         axis.set_yticks([])
         axis.grid(False)
