@@ -573,8 +573,10 @@ def check_padding_parity(table: pd.DataFrame, resamples: dict, tap: str, referen
     at the ``reference`` size (the size the network was trained at) is compared with every
     other size that has a different number of uneven layers: the difference "asymmetry at the
     size with more uneven layers minus asymmetry at the size with fewer" must be above 0. Its
-    interval is the percentile interval of the paired bootstrap over photo pairs (every
-    configuration resampled on the same pairs); there are no seeds (nothing is trained).
+    interval is the basic (reverse-percentile) interval of the paired bootstrap over photo
+    pairs (every configuration resampled on the same pairs; see
+    :func:`poslib.experiments.padding_parity.basic_interval` for why not the percentile one);
+    there are no seeds (nothing is trained).
 
     Geometry alone predicts "holds"; an untrained network (the random-init control) should
     show it. A trained network that is *less* skewed at its own, unevenly padded size than
@@ -604,12 +606,14 @@ def check_padding_parity(table: pd.DataFrame, resamples: dict, tap: str, referen
                 continue
             more, fewer = (size, reference) if uneven[size] > uneven[reference] else (reference, size)
             values = resamples[(backbone, weights, rule, more, tap)] - resamples[(backbone, weights, rule, fewer, tap)]
-            low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+            difference = float(by_size.loc[more, "lr_asymmetry"] - by_size.loc[fewer, "lr_asymmetry"])
+            q_low, q_high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
             n_pairs = int(by_size.loc[reference, "n_images"])
-            interval = Interval(float(by_size.loc[more, "lr_asymmetry"] - by_size.loc[fewer, "lr_asymmetry"]),
-                                float(low), float(high), confidence, n_pairs, 0, len(values), True, False,
+            interval = Interval(difference, float(2 * difference - q_high), float(2 * difference - q_low), confidence,
+                                n_pairs, 0, len(values), True, False,
                                 f"bootstrap over {n_pairs} photo pairs (photo and mirror image), paired across sizes, "
-                                f"{len(values)} resamples, {confidence:.0%} interval; no seeds (nothing is trained)")
+                                f"{len(values)} resamples, {confidence:.0%} basic (bias-correcting) interval; no seeds "
+                                f"(nothing is trained)")
             rows.append(_row("B3: more uneven layers, more skewed maps (filters as trained)",
                              f"{backbone}/{weights}, {rule}, {tap}, {more} vs {fewer} px",
                              backbone_class(backbone, weights),
