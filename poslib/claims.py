@@ -326,7 +326,8 @@ def _task_scores(part: pd.DataFrame, padding_rule: str, value: str):
     return _summary_of(rows.iloc[0], value)
 
 
-def check_claim_7(saliency: pd.DataFrame, segmentation: pd.DataFrame) -> pd.DataFrame:
+def check_claim_7(saliency: pd.DataFrame, segmentation: pd.DataFrame,
+                  margins: pd.DataFrame | None = None) -> pd.DataFrame:
     """Claim 7: zero padding helps salient object detection and semantic segmentation from scratch.
 
     Per saliency test set: the zero-padded model's max F-measure is greater than the
@@ -345,6 +346,12 @@ def check_claim_7(saliency: pd.DataFrame, segmentation: pd.DataFrame) -> pd.Data
         max_f_std, mae_std, n_seeds).
     segmentation : pandas.DataFrame
         Columns padding_rule, test_set, metric, value (optionally value_std, n_seeds).
+    margins : pandas.DataFrame, optional
+        :func:`poslib.experiments.task_baselines.margin_over_baselines` on the same rows
+        (padding_rule, test_set, margin, best_baseline, beats_by). Where the zero-padded model
+        does not beat the best trivial baseline by the required margin (``beats_by`` false),
+        the saliency check is reported inconclusive, saying so: a model that weak cannot show
+        a padding effect.
     """
     rows = []
     for test_set, part in saliency.groupby("test_set", sort=False, observed=True):
@@ -352,10 +359,18 @@ def check_claim_7(saliency: pd.DataFrame, segmentation: pd.DataFrame) -> pd.Data
             continue
         z_f, n_f = (_task_scores(part, rule, "max_f") for rule in ("zeros", "valid"))
         z_mae, n_mae = (_task_scores(part, rule, "mae") for rule in ("zeros", "valid"))
+        test = weakest([compare(z_f, n_f), compare(n_mae, z_mae)])
+        weak = None if margins is None else margins[(margins["test_set"] == test_set)
+                                                    & (margins["padding_rule"] == "zeros")]
+        if weak is not None and len(weak) and not bool(weak["beats_by"].iloc[0]):
+            best = weak.iloc[0]
+            test = {**test, "outcome": INCONCLUSIVE,
+                    "rule": f"{test['rule']}; reported inconclusive: the zero-padded model's max F is only "
+                            f"{best['margin']:+.3f} above the best trivial baseline ({best['best_baseline']}), "
+                            f"too weak a model to show a padding effect (measured outcome: {test['outcome']})"}
         rows.append(_row("7: zero padding helps SOD / segmentation", f"saliency on {test_set}", "task network",
                          f"max F {_mean(z_f):.3f} vs {_mean(n_f):.3f} without padding; "
-                         f"MAE {_mean(z_mae):.3f} vs {_mean(n_mae):.3f}",
-                         weakest([compare(z_f, n_f), compare(n_mae, z_mae)])))
+                         f"MAE {_mean(z_mae):.3f} vs {_mean(n_mae):.3f}", test))
     miou = segmentation[segmentation["metric"] == "miou"]
     for test_set, part in miou.groupby("test_set", sort=False):
         by = part.set_index("padding_rule")
