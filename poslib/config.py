@@ -233,7 +233,7 @@ class BeyondSettings:
 
     The default profile is scaled to fit notebook 06's share of the study's time budget: 128 x 16 px
     canvases for the absolute-location networks (receptive fields 17 and 65 px, distances up to
-    56 px; about 5 minutes on 2 cores), a 128 px canvas with a 4 x 4 grid of
+    56 px; 4.4 minutes measured on 2 shared cores), a 128 px canvas with a 4 x 4 grid of
     stride-aligned positions and 960 test canvases for the global-pooling study (so VGG16
     without padding, which needs about 220 px, is skipped there with its reason; random-init
     controls under zeros and circular only, the circular ones being the aliasing check),

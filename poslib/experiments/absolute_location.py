@@ -433,18 +433,18 @@ def location_study(profile: Profile, images=None) -> tuple[pd.DataFrame, pd.Data
     return summarise_location(accuracy_per_seed(per_canvas)), per_canvas
 
 
-def location_sentences(summary: pd.DataFrame, checks: pd.DataFrame | None = None,
-                       min_gain: float = 0.2) -> list[str]:
+def location_sentences(summary: pd.DataFrame, min_gain: float, checks: pd.DataFrame | None = None) -> list[str]:
     """What study 1 found, in sentences rendered from its table (and its checks' outcomes).
 
     Parameters
     ----------
     summary : pandas.DataFrame
         :func:`summarise_location` output.
+    min_gain : float
+        Accuracy above chance that counts as "tells left from right" (the claims' threshold,
+        :data:`poslib.claims.LOCATION_MIN_GAIN`).
     checks : pandas.DataFrame, optional
         :func:`poslib.claims.check_absolute_location` rows; their outcomes are counted per claim.
-    min_gain : float
-        Accuracy above chance that counts as "tells left from right" (the claims' threshold).
 
     Returns
     -------
@@ -459,7 +459,7 @@ def location_sentences(summary: pd.DataFrame, checks: pd.DataFrame | None = None
     >>> summary = pd.DataFrame({"padding_rule": ["zeros"] * 2 + ["circular"] * 2, "dilations": "1-1", "depth": 2,
     ...                         "receptive_field": 5, "reach": 3, "distance": [0, 4] * 2,
     ...                         "distance_rf": [0.0, 0.8] * 2, "accuracy": [0.9, 0.5, 0.52, 0.47]})
-    >>> for line in location_sentences(summary):
+    >>> for line in location_sentences(summary, 0.2):
     ...     print(line)
     **zeros**: beats chance by more than 0.2 up to 0 px (0.00 receptive field) with dilations 1-1 (receptive field 5 px); accuracy at the largest distance, 4 px: 0.500.
     **circular** (no border): accuracy between 0.470 and 0.520 at every distance (chance 0.5).

@@ -139,7 +139,7 @@ def test_location_sentences_count_the_checks():
     def expected(padding, field, distance):
         return 0.5 if padding == "circular" or distance > field - 2 else 0.95
     summary = summary_frame(expected)
-    lines = al.location_sentences(summary, claims.check_absolute_location(summary), 0.2)
+    lines = al.location_sentences(summary, 0.2, claims.check_absolute_location(summary))
     assert lines[0].startswith("**zeros**") and "up to 8 px (0.47 receptive field) with dilations 1-2-4-1" in lines[0]
     assert "up to 56 px (0.86 receptive field)" in lines[0]
     assert lines[1].startswith("**circular** (no border)")
