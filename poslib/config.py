@@ -231,8 +231,9 @@ class TaskSettings:
 class BeyondSettings:
     """Notebook 06 (questions the paper's successors asked, on the same machinery).
 
-    The default profile is scaled to fit notebook 06's share of the study's time budget: small
-    canvases for the absolute-location networks, a 128 px canvas with a 4 x 4 grid of
+    The default profile is scaled to fit notebook 06's share of the study's time budget: 128 x 16 px
+    canvases for the absolute-location networks (receptive fields 17 and 65 px, distances up to
+    56 px; 4.4 minutes measured on 2 shared cores), a 128 px canvas with a 4 x 4 grid of
     stride-aligned positions and 960 test canvases for the global-pooling study (so VGG16
     without padding, which needs about 220 px, is skipped there with its reason; random-init
     controls under zeros and circular only, the circular ones being the aliasing check),
@@ -249,11 +250,17 @@ class BeyondSettings:
     location_canvas, location_height, location_patch : int
         Canvas width, canvas height and patch side of the absolute-location task (study 1).
     location_distances : tuple of int
-        Distances in pixels from the patch to its nearest left / right border.
-    location_depths : tuple of int
-        Conv layers (3x3, stride 1) of the networks trained from scratch; receptive field 1 + 2 * depth.
+        Distances in pixels from the patch to its nearest left / right border (at most half
+        the canvas minus the patch).
+    location_dilations : tuple of tuple of int
+        Horizontal dilations of the 3x3 convolutions (stride 1) of each network trained from
+        scratch; receptive field 1 + 2 * sum(dilations) px (65 for 1, 2, 4, 8, 16, 1). On the
+        command line: ``1:2:4:1,1:2:4:8:16:1``.
     location_paddings : tuple of str
-        ``zeros`` ("same"), ``valid`` (no padding) and ``full`` (padding kernel - 1 at every layer).
+        ``zeros``, ``reflect``, ``circular`` ("same"), ``valid`` (no padding) and ``full``
+        (padding (kernel - 1) x dilation at every layer).
+    location_background, location_noise : float
+        Grey level of the background and standard deviation of its per-pixel Gaussian noise.
     location_channels, location_train, location_test, location_epochs : int
         Width of those networks; training / test canvases per distance; training epochs.
     gap_rows : tuple of (str, str)
@@ -303,16 +310,18 @@ class BeyondSettings:
     """
 
     seeds: tuple[int, ...] | None = inherited("seeds")
-    location_canvas: int = 48
-    location_height: int = 12
-    location_patch: int = 6
-    location_distances: tuple[int, ...] = (0, 1, 2, 4, 8, 16)
-    location_depths: tuple[int, ...] = (1, 2, 4)
-    location_paddings: tuple[str, ...] = ("zeros", "valid", "full")
+    location_canvas: int = 128
+    location_height: int = 16
+    location_patch: int = 8
+    location_distances: tuple[int, ...] = (0, 4, 8, 16, 32, 48, 56)
+    location_dilations: tuple[tuple[int, ...], ...] = ((1, 2, 4, 1), (1, 2, 4, 8, 16, 1))
+    location_paddings: tuple[str, ...] = ("zeros", "reflect", "circular", "valid", "full")
+    location_background: float = 0.5
+    location_noise: float = 0.1
     location_channels: int = 16
-    location_train: int = 100
-    location_test: int = 100
-    location_epochs: int = 15
+    location_train: int = 48
+    location_test: int = 200
+    location_epochs: int = 10
     gap_rows: tuple[tuple[str, str], ...] = (("vgg16", "imagenet-caffe"), ("efficientnet-lite0", "imagenet"))
     gap_control_rows: tuple[tuple[str, str], ...] = (("vgg16", "random"), ("efficientnet-lite0", "random"))
     gap_rules: tuple[str, ...] = ("zeros", "valid", "reflect", "replicate", "circular", "partial")
@@ -560,8 +569,9 @@ PROFILES: dict[str, Profile] = {
                            segmentation_epochs=2, classification_epochs=2, batch_size=8, training_seeds=(0, 1),
                            crop_fractions=(0.15,)),
         beyond=BeyondSettings(
-            location_canvas=32, location_distances=(0, 2, 8), location_depths=(2,),
-            location_channels=8, location_train=64, location_test=100, location_epochs=15,
+            location_canvas=64, location_height=12, location_patch=6, location_distances=(0, 8, 16, 26),
+            location_dilations=((1, 2, 1), (1, 2, 4, 8, 1)), location_channels=8, location_train=32,
+            location_test=50, location_epochs=6,
             gap_rows=(("efficientnet-lite0", "imagenet"),),
             gap_control_rows=(("efficientnet-lite0", "random"),), gap_rules=("zeros", "circular", "partial"),
             gap_canvas=96, gap_grid=3, gap_patch=32, gap_train=36, gap_test=18, gap_top_k=(8,), gap_epochs=150,
@@ -597,8 +607,9 @@ PROFILES: dict[str, Profile] = {
                            padding_rules=("zeros", "valid", "reflect"), crop_fractions=(0.1, 0.2, 0.3, 0.4),
                            probe_padding_rules=("zeros", "valid")),
         beyond=BeyondSettings(
-            location_canvas=64, location_height=64, location_distances=(0, 1, 2, 4, 8, 16, 24), location_depths=(1, 2, 4, 8),
-            location_channels=32, location_train=500, location_test=200, location_epochs=20,
+            location_canvas=256, location_height=32, location_patch=16, location_distances=(0, 8, 16, 32, 64, 96, 112),
+            location_dilations=((1, 2, 4, 1), (1, 2, 4, 8, 16, 1), (1, 2, 4, 8, 16, 32, 1)), location_channels=32,
+            location_train=200, location_test=200, location_epochs=20,
             gap_control_rules=("zeros", "valid", "reflect", "replicate", "circular", "partial"),
             gap_canvas=224, gap_grid=3, gap_patch=64, gap_train=1800, gap_test=1800, gap_top_k=(8, 32, 128),
             parity_rules=("zeros", "partial", "reflect", "replicate", "circular"), parity_images=300,
@@ -645,7 +656,8 @@ def parse_field_value(path: str, value, hint):
     """``value`` (text from the command line, or a Python value) as a value of type ``hint``.
 
     Text forms: numbers and words as such; tuples comma-separated (``0,1,2``); backbone rows
-    as ``backbone:weights`` items (``vgg16:random,pixels:none``); ``none`` for an optional field.
+    as ``backbone:weights`` items (``vgg16:random,pixels:none``) and tuples of number tuples as
+    colon-separated items (``1:2:4:1,1:2``); ``none`` for an optional field.
 
     Examples
     --------
@@ -653,6 +665,8 @@ def parse_field_value(path: str, value, hint):
     (0, 1)
     >>> parse_field_value("backbones", "vgg16:random", tuple[tuple[str, str], ...])
     (('vgg16', 'random'),)
+    >>> parse_field_value("beyond.location_dilations", "1:2:4:1,1:2", tuple[tuple[int, ...], ...])
+    ((1, 2, 4, 1), (1, 2))
 
     Raises
     ------
@@ -675,6 +689,8 @@ def _convert(value, hint):
     if origin is tuple:
         items = value if not isinstance(value, str) else [v for v in value.split(",") if v.strip()]
         if arguments and arguments[-1] is Ellipsis:
+            if get_origin(arguments[0]) is tuple and isinstance(value, str) and get_args(arguments[0])[-1] is Ellipsis:
+                return tuple(_convert(v.split(":"), arguments[0]) for v in items)  # e.g. dilation stacks 1:2:4,1:2
             if get_origin(arguments[0]) is tuple and isinstance(value, str):
                 try:
                     return tuple(parse_backbone_rows(value, ()))
@@ -807,6 +823,8 @@ def profile_table() -> str:
     readout (epochs derived from the training-set size where ``min_steps`` asks for more),
     readout seeds, notebook 05's trained task networks and notebook 06's sizes.
     """
+    from .experiments.absolute_location import receptive_field  # here: that module imports this one
+
     lines = ["| profile | what | nb02-04 images (training / each test set) | input | SGD steps per readout: nb02; "
              "nb03-04 | readout seeds | nb05 task networks | nb06 |",
              "|---|---|---|---|---|---|---|---|"]
@@ -826,7 +844,9 @@ def profile_table() -> str:
                  f"epochs; padding {', '.join(t.padding_rules)}")
         b = p.beyond
         n_readout = _count(b.readout_train, p.train_images)
-        beyond = (f"location canvas {b.location_canvas} px, {b.location_epochs} epochs; pooling canvas {b.gap_canvas} px; "
+        fields = ", ".join(str(receptive_field(d)) for d in b.location_dilations)
+        beyond = (f"location canvas {b.location_canvas} px, receptive fields {fields} px, {b.location_epochs} epochs; "
+                  f"pooling canvas {b.gap_canvas} px; "
                   f"readouts {n_readout:,} / {_count(b.readout_test, p.test_images):,} images, "
                   f"{epochs_for_steps(b.readout_epochs, p.min_steps, n_readout, p.batch_size)} epochs")
         lines.append(f"| `{name}` | {PROFILE_PURPOSES.get(name, '')} | {images} | {p.input_size} px | {steps} | "

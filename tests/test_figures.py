@@ -139,14 +139,17 @@ def rings_frame() -> pd.DataFrame:
 
 
 def location_frame() -> pd.DataFrame:
-    """Notebook 06's study 1, with the spread that reached past 1.0 (valid padding, depth 1, 1 px)."""
+    """Notebook 06's study 1, with a spread that reaches past 1.0 (valid padding, short stack, 4 px)."""
     rows = []
-    for rule, depth, distance in itertools.product(["zeros", "valid", "full"], [1, 2, 4], [0, 1, 2, 4, 8, 16]):
-        accuracy = 1.0 if rule != "full" and distance < depth else 0.5
-        std = 0.21 if (rule, depth, distance) == ("valid", 1, 1) else 0.01
+    stacks = {"1-2-4-1": 17, "1-2-4-8-16-1": 65}
+    for rule, (stack, field), distance in itertools.product(["zeros", "valid", "circular"], stacks.items(),
+                                                            [0, 4, 8, 16, 32, 48, 56]):
+        accuracy = 1.0 if rule != "circular" and distance <= field - 2 else 0.5
+        std = 0.21 if (rule, field, distance) == ("valid", 17, 4) else 0.01
         accuracy = 0.85 if std > 0.2 else accuracy
-        rows.append({"padding_rule": rule, "depth": depth, "receptive_field": 1 + 2 * depth, "distance": distance,
-                     "accuracy": accuracy, "accuracy_std": std})
+        rows.append({"padding_rule": rule, "dilations": stack, "depth": stack.count("-") + 1, "receptive_field": field,
+                     "reach": field - 2, "distance": distance, "distance_rf": distance / field, "accuracy": accuracy,
+                     "accuracy_std": std})
     return pd.DataFrame(rows)
 
 
