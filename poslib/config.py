@@ -816,6 +816,19 @@ def _seeds_text(seeds: tuple[int, ...]) -> str:
     return ", ".join(map(str, seeds))
 
 
+def stacked_receptive_field(dilations, kernel: int = 3) -> int:
+    """Receptive field in pixels of stride-1 convolutions of side ``kernel`` with these dilations (by formula).
+
+    Study B1's networks (:mod:`poslib.experiments.absolute_location`) and the profile table use it.
+
+    Examples
+    --------
+    >>> stacked_receptive_field((1, 2, 4, 1)), stacked_receptive_field((1, 2, 4, 8, 16, 1)), stacked_receptive_field((1, 1))
+    (17, 65, 5)
+    """
+    return 1 + (kernel - 1) * sum(int(d) for d in dilations)
+
+
 def profile_table() -> str:
     """The README's profile table, rendered from :data:`PROFILES` (so it cannot drift; a test compares them).
 
@@ -823,8 +836,6 @@ def profile_table() -> str:
     readout (epochs derived from the training-set size where ``min_steps`` asks for more),
     readout seeds, notebook 05's trained task networks and notebook 06's sizes.
     """
-    from .experiments.absolute_location import receptive_field  # here: that module imports this one
-
     lines = ["| profile | what | nb02-04 images (training / each test set) | input | SGD steps per readout: nb02; "
              "nb03-04 | readout seeds | nb05 task networks | nb06 |",
              "|---|---|---|---|---|---|---|---|"]
@@ -844,7 +855,7 @@ def profile_table() -> str:
                  f"epochs; padding {', '.join(t.padding_rules)}")
         b = p.beyond
         n_readout = _count(b.readout_train, p.train_images)
-        fields = ", ".join(str(receptive_field(d)) for d in b.location_dilations)
+        fields = ", ".join(str(stacked_receptive_field(d)) for d in b.location_dilations)
         beyond = (f"location canvas {b.location_canvas} px, receptive fields {fields} px, {b.location_epochs} epochs; "
                   f"pooling canvas {b.gap_canvas} px; "
                   f"readouts {n_readout:,} / {_count(b.readout_test, p.test_images):,} images, "

@@ -65,7 +65,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import Profile
+from ..config import Profile, stacked_receptive_field
 from ..tables import aggregate_over_seeds
 
 #: Paddings of the networks trained here (``full`` exists only here).
@@ -95,14 +95,15 @@ def one_thread():
 
 
 def receptive_field(dilations, kernel: int = KERNEL) -> int:
-    """Horizontal receptive field in pixels of stride-1 convolutions with these dilations (by formula).
+    """Horizontal receptive field in pixels of stride-1 convolutions with these dilations
+    (:func:`poslib.config.stacked_receptive_field`).
 
     Examples
     --------
-    >>> receptive_field((1, 2, 4, 1)), receptive_field((1, 2, 4, 8, 16, 1)), receptive_field((1, 1))
-    (17, 65, 5)
+    >>> receptive_field((1, 2, 4, 1)), receptive_field((1, 2, 4, 8, 16, 1))
+    (17, 65)
     """
-    return 1 + (kernel - 1) * sum(int(d) for d in dilations)
+    return stacked_receptive_field(dilations, kernel)
 
 
 def border_reach(dilations, kernel: int = KERNEL) -> int:
