@@ -95,6 +95,17 @@ def _regions(models, test) -> dict[str, Region]:
     return {SHARED_REGION: shared} if shared == full else {SHARED_REGION: shared, FULL_FRAME: full}
 
 
+def _baseline_cases(models, data: TaskData, baseline_maps):
+    """``(test set, scored_on, targets, baseline name, prediction)`` for every baseline of ``baseline_maps``
+    on every test set and scored region, the prediction broadcast over the test images."""
+    for test in data.tests:
+        maps = baseline_maps(data, *test.images.shape[1:3])
+        for scored_on, region in _regions(models, test).items():
+            targets = region.crop(test.targets)
+            for name, prior in maps.items():
+                yield test.name, scored_on, targets, name, np.broadcast_to(region.crop(prior), targets.shape)
+
+
 def saliency_baselines(models, data: TaskData) -> pd.DataFrame:
     """Table 5 (a)'s scores of every saliency baseline on every test set and scored region.
 
@@ -109,16 +120,10 @@ def saliency_baselines(models, data: TaskData) -> pd.DataFrame:
     pandas.DataFrame
         baseline, test_set, scored_on, then :func:`poslib.metrics.saliency_scores` columns.
     """
-    rows = []
-    for test in data.tests:
-        maps = saliency_baseline_maps(data, *test.images.shape[1:3])
-        for scored_on, region in _regions(models, test).items():
-            targets = region.crop(test.targets)
-            for name, prior in maps.items():
-                prediction = np.broadcast_to(region.crop(prior), targets.shape)
-                rows.append({"baseline": name, "test_set": test.name, "scored_on": scored_on,
-                             **saliency_scores(prediction, targets)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"baseline": name, "test_set": test_set, "scored_on": scored_on,
+                          **saliency_scores(prediction, targets)}
+                         for test_set, scored_on, targets, name, prediction
+                         in _baseline_cases(models, data, saliency_baseline_maps)])
 
 
 def segmentation_baselines(models, data: TaskData) -> pd.DataFrame:
@@ -130,16 +135,11 @@ def segmentation_baselines(models, data: TaskData) -> pd.DataFrame:
         baseline, test_set, scored_on, metric (``miou``, ``pixel_accuracy``), value.
     """
     rows = []
-    for test in data.tests:
-        maps = segmentation_baseline_maps(data, *test.images.shape[1:3])
-        for scored_on, region in _regions(models, test).items():
-            targets = region.crop(test.targets)
-            for name, labels in maps.items():
-                prediction = np.ascontiguousarray(np.broadcast_to(region.crop(labels), targets.shape))
-                scores = segmentation_scores(prediction, targets, data.class_names, data.ignore_index)
-                scores = scores[scores["metric"].isin(["miou", "pixel_accuracy"])]
-                rows += [{"baseline": name, "test_set": test.name, "scored_on": scored_on, "metric": metric,
-                          "value": float(value)} for metric, value in zip(scores["metric"], scores["value"])]
+    for test_set, scored_on, targets, name, prediction in _baseline_cases(models, data, segmentation_baseline_maps):
+        scores = segmentation_scores(np.ascontiguousarray(prediction), targets, data.class_names, data.ignore_index)
+        scores = scores[scores["metric"].isin(["miou", "pixel_accuracy"])]
+        rows += [{"baseline": name, "test_set": test_set, "scored_on": scored_on, "metric": metric,
+                  "value": float(value)} for metric, value in zip(scores["metric"], scores["value"])]
     return pd.DataFrame(rows)
 
 
