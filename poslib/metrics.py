@@ -24,6 +24,8 @@ normalised 8-bit maps; F-measure with beta^2 = 0.3, MAE), and on the raw maps;
 segmentation with a confusion matrix, per-class IoU and mean IoU (void pixels left out). Both also
 keep each image's scores (:func:`saliency_evaluation`, :func:`segmentation_evaluation`), from which the
 set's numbers can be recomputed.
+
+(Longer than 400 lines, much of it doctests: each score comes with its per-image form.)
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ deepest map's footprint without). Variants are compared on the pixels all of the
 Trained weights are cached like features: a :class:`poslib.store.CacheEntry` whose key
 hashes the training configuration, the training data's content, the torch version and
 :data:`MODEL_CACHE_FORMAT`.
+
+(Longer than 400 lines: training, the weight cache, predictions and the per-image scoring of
+Table 5 all work on one :class:`TrainedModel` record; the tables built from them live in
+:mod:`poslib.experiments.task_training`.)
 """
 
 from __future__ import annotations

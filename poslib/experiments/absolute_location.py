@@ -53,6 +53,9 @@ One network per (padding, dilation stack, seed) is trained on all distances toge
 tested per distance; the training and test canvases of a seed are drawn from that seed (the
 patches from the training and the test photos). Every test canvas's answer is kept
 (:func:`run_location_canvases`), so the verdicts' intervals are over canvases and seeds.
+
+(Longer than 400 lines, much of it documentation: the task, the networks and their reach,
+training, per-canvas rows, the summary, its sentences and its plot are the steps of one study.)
 """
 
 from __future__ import annotations
