@@ -44,12 +44,12 @@ one call of :func:`poslib.evidence.compare`; the thresholds must stay side by si
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from .config import RAW_PIXELS
-from .evidence import SeedSummary, compare, is_per_image, per_image_scores, seed_summary, weakest
-from .verdicts import CONTRADICTED, HOLDS, INCONCLUSIVE, OUTCOMES, Interval, claim_outcome, verdict_row
+from .evidence import SeedSummary, compare, is_per_image, per_image_scores, seed_summary, select_rows, weakest
+from .verdicts import (CONTRADICTED, HOLDS, INCONCLUSIVE, OUTCOMES, Interval, basic_interval, claim_outcome,
+                       verdict_row)
 from .weights import CONTROL_CLASS, backbone_class
 
 #: How every verdict is read, as the notebooks state it under their claims tables.
@@ -472,17 +472,22 @@ def _mean_summary(summaries: list[SeedSummary]) -> SeedSummary:
                        min(s.n_seeds for s in summaries), max(s.n_images for s in summaries))
 
 
+def _canvas_scores(per_canvas: pd.DataFrame, **where) -> pd.DataFrame:
+    """Per-canvas correctness (0/1) of the rows matching ``where`` (:func:`poslib.evidence.select_rows`), as tidy
+    scores (seed, image = canvas, score) for :func:`compare`."""
+    part = select_rows(per_canvas, **where)
+    return pd.DataFrame({"seed": part["seed"].to_numpy(), "image": part["canvas"].to_numpy(),
+                         "score": part["correct"].to_numpy(dtype=float)})
+
+
 def _location_evidence(summary: pd.DataFrame, per_canvas: pd.DataFrame | None, padding: str, dilations: str,
                        distances) -> pd.DataFrame | SeedSummary:
     """Evidence of one B1 network at some distances: per-canvas correctness (seed, image = canvas, score) where the
     canvases are given, else the seed summary of its accuracy (the mean of the distances' summaries)."""
+    where = {"padding_rule": padding, "dilations": dilations, "distance": list(distances)}
     if per_canvas is not None and len(per_canvas):
-        part = per_canvas[(per_canvas["padding_rule"] == padding) & (per_canvas["dilations"] == dilations)
-                          & per_canvas["distance"].isin(list(distances))]
-        return pd.DataFrame({"seed": part["seed"].to_numpy(), "image": part["canvas"].to_numpy(),
-                             "score": part["correct"].to_numpy(dtype=float)})
-    rows = summary[(summary["padding_rule"] == padding) & (summary["dilations"] == dilations)
-                   & summary["distance"].isin(list(distances))]
+        return _canvas_scores(per_canvas, **where)
+    rows = select_rows(summary, **where)
     return _mean_summary([_summary_of(r, "accuracy") for _, r in rows.iterrows()])
 
 
@@ -577,15 +582,6 @@ def check_absolute_location(summary: pd.DataFrame, per_canvas: pd.DataFrame | No
     return pd.DataFrame(rows)
 
 
-def _canvas_scores(per_canvas: pd.DataFrame, backbone: str, weights: str, rule: str, channels: str):
-    """Per-canvas correctness (0/1) of one classifier configuration, as tidy scores (seed, image = canvas, score)."""
-    part = per_canvas[(per_canvas["backbone"] == backbone) & (per_canvas["weights"] == weights)
-                      & (per_canvas["padding_rule"] == rule) & (per_canvas["tap"] == "all")
-                      & (per_canvas["channels"] == channels)]
-    return pd.DataFrame({"seed": part["seed"].to_numpy(), "image": part["canvas"].to_numpy(),
-                         "score": part["correct"].to_numpy(dtype=float)})
-
-
 def check_gap_position(summary: pd.DataFrame, per_canvas: pd.DataFrame | None = None) -> pd.DataFrame:
     """Study B2 (Islam et al. 2021): position survives global average pooling, written in channels.
 
@@ -615,7 +611,8 @@ def check_gap_position(summary: pd.DataFrame, per_canvas: pd.DataFrame | None = 
 
         def evidence(rule, channels):
             if per_canvas is not None and len(per_canvas):
-                return _canvas_scores(per_canvas, backbone, weights, rule, channels)
+                return _canvas_scores(per_canvas, backbone=backbone, weights=weights, padding_rule=rule, tap="all",
+                                      channels=channels)
             return _summary_of(joined.loc[(rule, channels)], "accuracy")
 
         chance = float(part["chance"].iloc[0])
@@ -667,7 +664,7 @@ def check_padding_parity(table: pd.DataFrame, resamples: dict, tap: str, referen
     size with more uneven layers minus asymmetry at the size with fewer" must be above 0. Its
     interval is the basic (reverse-percentile) interval of the paired bootstrap over photo
     pairs (every configuration resampled on the same pairs; see
-    :func:`poslib.experiments.padding_parity.basic_interval` for why not the percentile one);
+    :func:`poslib.verdicts.basic_interval` for why not the percentile one);
     there are no seeds (nothing is trained).
 
     Geometry alone predicts "holds"; an untrained network (the random-init control) should
@@ -699,10 +696,9 @@ def check_padding_parity(table: pd.DataFrame, resamples: dict, tap: str, referen
             more, fewer = (size, reference) if uneven[size] > uneven[reference] else (reference, size)
             values = resamples[(backbone, weights, rule, more, tap)] - resamples[(backbone, weights, rule, fewer, tap)]
             difference = float(by_size.loc[more, "lr_asymmetry"] - by_size.loc[fewer, "lr_asymmetry"])
-            q_low, q_high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+            low, high = basic_interval(difference, values, confidence)
             n_pairs = int(by_size.loc[reference, "n_images"])
-            interval = Interval(difference, float(2 * difference - q_high), float(2 * difference - q_low), confidence,
-                                n_pairs, 0, len(values), True, False,
+            interval = Interval(difference, low, high, confidence, n_pairs, 0, len(values), True, False,
                                 f"bootstrap over {n_pairs} photo pairs (photo and mirror image), paired across sizes, "
                                 f"{len(values)} resamples, {confidence:.0%} basic (bias-correcting) interval; no seeds "
                                 f"(nothing is trained)")
@@ -753,9 +749,7 @@ CONTRAST_MIN_RISE = 0.0
 
 def _channel_scores(channel_shares: pd.DataFrame, **where) -> pd.DataFrame:
     """Per-channel position shares as tidy scores (``seed`` 0, ``image`` = channel) for :func:`compare`."""
-    part = channel_shares
-    for key, wanted in where.items():
-        part = part[part[key] == wanted]
+    part = select_rows(channel_shares, **where)
     return pd.DataFrame({"seed": 0, "image": part["channel"].to_numpy(), "score": part["share"].to_numpy()})
 
 

@@ -65,6 +65,21 @@ class SeedSummary:
     n_images: int = 0
 
 
+def select_rows(frame: pd.DataFrame, **where) -> pd.DataFrame:
+    """The rows of ``frame`` whose columns equal ``where``'s values (a list or tuple value: any of its items).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"a": [1, 1, 2], "b": ["x", "y", "x"]})
+    >>> select_rows(frame, a=1, b=["x", "z"]).index.tolist()
+    [0]
+    """
+    part = frame
+    for key, wanted in where.items():
+        part = part[part[key].isin(wanted) if isinstance(wanted, (list, tuple)) else part[key] == wanted]
+    return part
+
+
 def per_image_scores(frame: pd.DataFrame, patterns, value: str = "spc", **where) -> pd.DataFrame:
     """Tidy per-image scores (``seed``, ``image``, ``score``) of ``frame``'s rows that match ``where``.
 
@@ -72,9 +87,7 @@ def per_image_scores(frame: pd.DataFrame, patterns, value: str = "spc", **where)
     Rows of random channel draws (a ``draw`` column >= 0) count each (seed, draw) pair as one
     training run.
     """
-    part = frame
-    for key, wanted in where.items():
-        part = part[part[key] == wanted]
+    part = select_rows(frame, **where)
     part = part[part["pattern"].isin(patterns)]
     if "draw" in part and (part["draw"] >= 0).any():  # random channel draws: each (seed, draw) is one training run
         part = part.assign(seed=part["seed"].astype(int) * DRAWS_PER_SEED + part["draw"].astype(int))
@@ -90,9 +103,7 @@ def seed_summary(summary: pd.DataFrame, patterns, value: str = "spc", **where) -
     The standard deviation of a mean over ``k`` patterns is ``sqrt(sum std_i^2) / k``, which
     treats the patterns' readouts as independent (they are disjoint blocks of one readout).
     """
-    part = summary
-    for key, wanted in where.items():
-        part = part[part[key] == wanted]
+    part = select_rows(summary, **where)
     part = part[part["pattern"].isin(patterns)]
     stds = part[f"{value}_std"].fillna(0.0) if f"{value}_std" in part else pd.Series(0.0, index=part.index)
     n_seeds = int(part["n_seeds"].min()) if "n_seeds" in part and len(part) else 1

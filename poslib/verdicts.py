@@ -456,6 +456,24 @@ def hierarchical_bootstrap(a: pd.DataFrame, b: pd.DataFrame | float = 0.0, *, pa
 # ----------------------------------------------------------------------------- outcomes
 
 
+def basic_interval(estimate: float, resamples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The basic (reverse-percentile) bootstrap interval ``[2 t - q_high, 2 t - q_low]``.
+
+    For a statistic whose plug-in estimate is biased (e.g. the asymmetry of a mean map, which a
+    finite, noisy sample inflates), the resampled values carry that bias once more; the basic
+    interval subtracts it instead of adding it, as the plain percentile interval would
+    (:func:`poslib.experiments.padding_parity.natural_asymmetry`,
+    :func:`poslib.claims.check_padding_parity`).
+
+    Examples
+    --------
+    >>> basic_interval(1.0, np.array([1.0, 1.5, 2.0]), confidence=0.5)  # resamples sit 0.5 above: so does the bias
+    (0.25, 0.75)
+    """
+    q_low, q_high = np.quantile(resamples, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(2 * estimate - q_high), float(2 * estimate - q_low)
+
+
 def _check_side(side: str, margin: float) -> float:
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}, not {side!r}")

@@ -61,7 +61,7 @@ from ..features import FeatureConfig, extract_features
 from ..image_set import ImageSet
 from ..probing import ProbedRows
 from ..tables import aggregate_over_seeds
-from ..verdicts import CONFIDENCE, N_RESAMPLES, RANDOM_STATE
+from ..verdicts import CONFIDENCE, N_RESAMPLES, RANDOM_STATE, basic_interval
 from ..weights import backbone_class
 from .input_size import probe_at_sizes
 from .padding_study import side_asymmetry, border_errors
@@ -215,23 +215,6 @@ def resample_weights(n_pairs: int, n_resamples: int = N_RESAMPLES, random_state:
     return rng.multinomial(n_pairs, np.full(n_pairs, 1.0 / n_pairs), size=n_resamples) / n_pairs
 
 
-def basic_interval(estimate: float, resamples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """The basic (reverse-percentile) bootstrap interval ``[2 t - q_high, 2 t - q_low]``.
-
-    The asymmetry of a mean map is biased upwards by the noise of a finite photo set (a mean
-    over fewer distinct pairs is noisier, hence less symmetric), and the resampled values
-    carry that bias once more; the basic interval subtracts it instead of adding it, as the
-    plain percentile interval would.
-
-    Examples
-    --------
-    >>> basic_interval(1.0, np.array([1.0, 1.5, 2.0]), confidence=0.5)  # resamples sit 0.5 above: so does the bias
-    (0.25, 0.75)
-    """
-    q_low, q_high = np.quantile(resamples, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return float(2 * estimate - q_high), float(2 * estimate - q_low)
-
-
 def asymmetry_resamples(pair_maps: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
     """The asymmetry of the mean of ``pair_maps`` and its value under every bootstrap resample.
 
@@ -265,7 +248,8 @@ class NaturalAsymmetry:
     ----------
     table : pandas.DataFrame
         backbone, weights, backbone_class, padding_rule, input_size, uneven_layers, tap,
-        lr_asymmetry, low, high (basic bootstrap interval over photo pairs, :func:`basic_interval`), n_images.
+        lr_asymmetry, low, high (basic bootstrap interval over photo pairs,
+        :func:`poslib.verdicts.basic_interval`), n_images.
     resamples : dict
         ``(backbone, weights, padding_rule, input_size, tap) -> (n_resamples,)`` bootstrap values,
         paired across configurations (the same photo-pair draws).
