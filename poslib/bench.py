@@ -25,6 +25,12 @@ The feature cache is a private temporary folder; the caller's ``POSLIB_CACHE`` i
 restored afterwards (:func:`private_cache`).
 
 Results go to ``results/bench/bench_table1.json`` and ``.md`` (atomic writes).
+
+``python -m poslib bench --feature-compute`` measures instead the numeric path of frozen
+forward passes (:func:`feature_compute_check`): the same images through each backbone in
+float32 and under bfloat16 autocast, their extraction times, the relative difference of the
+features per tap, and the readout scores (all five targets, the default profile's schedule)
+trained on each; written to ``results/bench/feature_compute.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -315,8 +321,101 @@ def render_readout_speed(speed: dict, peaks: dict) -> list[str]:
     return lines
 
 
+#: Rows of the feature-compute check: the paper's VGG16, a depthwise-convolution network and the random control.
+FEATURE_COMPUTE_ROWS = (("vgg16", "imagenet-caffe"), ("efficientnet-lite0", "imagenet"), ("vgg16", "random"))
+#: Largest |difference| of a mean readout score (SPC or MAE, per row and target) the bfloat16 path may make.
+FEATURE_COMPUTE_TOLERANCE = 0.01
+
+
+def feature_compute_check(n_train: int, n_test: int, data_root: str = "", seeds=(0, 1),
+                          rows=FEATURE_COMPUTE_ROWS) -> dict:
+    """float32 against bfloat16 frozen forward passes: time, feature difference, readout scores.
+
+    Each path extracts the features into its own private cache; the readouts (the default
+    profile's schedule) train on each path's features with the same seeds and are scored on
+    the first natural test set.
+
+    Returns
+    -------
+    dict
+        ``rows``: per row, the extraction seconds of each path, the relative norm of the feature
+        difference per tap, the mean SPC and MAE per target on each path and their largest
+        |difference|; ``within_tolerance`` compares that with :data:`FEATURE_COMPUTE_TOLERANCE`.
+    """
+    seed_everything(0)
+    profile = replace(get_profile("default"), n_train=n_train, n_test=n_test)
+    readout_config = readout_config_for(profile)
+    images = prepare_images(profile, data_root)
+    record = {"settings": {"n_train": n_train, "n_test": n_test, "seeds": list(seeds), "epochs": readout_config.epochs,
+                           "batch_size": readout_config.batch_size, "input_size": profile.input_size,
+                           "test_set": images.tests[0].name, "torch_threads": torch.get_num_threads()},
+              "tolerance": FEATURE_COMPUTE_TOLERANCE, "rows": {}}
+    original = features.FEATURE_COMPUTE
+    try:
+        for backbone, weights in rows:
+            paths = {}
+            for compute in ("float32", "bfloat16"):
+                features.FEATURE_COMPUTE = compute
+                with private_cache():
+                    started = time.perf_counter()
+                    try:
+                        bundle = extract_bundle(FeatureConfig(backbone, weights, input_size=profile.input_size),
+                                                images, progress=False)
+                    except WeightsNotFoundError:
+                        break
+                    seconds = time.perf_counter() - started
+                    result = probe(bundle, readout_config, seeds, progress=False)
+                    scores = (result.per_image[result.per_image.test_set == images.tests[0].name]
+                              .groupby("pattern")[["spc", "mae"]].mean())
+                    paths[compute] = {"seconds": seconds, "train": np.asarray(bundle.train.array, np.float32),
+                                      "scores": scores, "tap_channels": bundle.train.tap_channels,
+                                      "tap_names": bundle.train.tap_names}
+            if len(paths) < 2:
+                continue
+            reference, fast = paths["float32"], paths["bfloat16"]
+            bounds = np.cumsum([0] + list(reference["tap_channels"]))
+            tap_difference = {name: float(np.linalg.norm(fast["train"][:, bounds[i]:bounds[i + 1]]
+                                                         - reference["train"][:, bounds[i]:bounds[i + 1]])
+                                          / max(np.linalg.norm(reference["train"][:, bounds[i]:bounds[i + 1]]), 1e-12))
+                              for i, name in enumerate(reference["tap_names"])}
+            largest = float((fast["scores"] - reference["scores"]).abs().to_numpy().max())
+            record["rows"][f"{backbone}/{weights}"] = {
+                "extraction_s": {"float32": round(reference["seconds"], 2), "bfloat16": round(fast["seconds"], 2)},
+                "relative_feature_difference": {k: round(v, 5) for k, v in tap_difference.items()},
+                "scores_float32": reference["scores"].round(4).to_dict(),
+                "scores_bfloat16": fast["scores"].round(4).to_dict(),
+                "largest_score_difference": round(largest, 4)}
+    finally:
+        features.FEATURE_COMPUTE = original
+    record["within_tolerance"] = all(r["largest_score_difference"] <= FEATURE_COMPUTE_TOLERANCE
+                                     for r in record["rows"].values())
+    return record
+
+
+def render_feature_compute(record: dict) -> str:
+    """Markdown of a :func:`feature_compute_check` record."""
+    lines = ["# Benchmark: numeric path of frozen forward passes", "", f"Settings: {record['settings']}", "",
+             "| row | extraction s float32 | extraction s bfloat16 | speedup | relative feature difference per tap | "
+             "largest |score difference| (SPC or MAE, mean over seeds and test images) |", "|---|---|---|---|---|---|"]
+    for row, entry in record["rows"].items():
+        seconds = entry["extraction_s"]
+        lines.append(f"| {row} | {seconds['float32']} | {seconds['bfloat16']} | "
+                     f"{seconds['float32'] / max(seconds['bfloat16'], 1e-9):.2f}x | "
+                     f"{entry['relative_feature_difference']} | {entry['largest_score_difference']} |")
+    lines += ["", f"Tolerance: {record['tolerance']}; within it: {record['within_tolerance']}.", ""]
+    return "\n".join(lines)
+
+
 def main_bench(args) -> int:
     """Entry point of ``python -m poslib bench``."""
+    if args.feature_compute:
+        record = feature_compute_check(args.n_train, args.n_test, args.data)
+        out = Path(args.out)
+        atomic_write_bytes(out / "feature_compute.json", json.dumps(record, indent=1).encode())
+        text = render_feature_compute(record)
+        atomic_write_bytes(out / "feature_compute.md", text.encode())
+        print(text)
+        return 0
     record = run_benchmark(args.n_train, args.n_test, args.naive_n_train, args.data)
     out = Path(args.out)
     atomic_write_bytes(out / BENCH_RECORD, json.dumps(record, indent=1).encode())

@@ -45,7 +45,7 @@ from torch import nn
 
 from .backbones import TappedBackbone
 from .config import ConfigError, default_device, progress_bar
-from .features import FeatureSet, images_to_tensor
+from .features import FeatureSet, frozen_forward, images_to_tensor
 from .image_set import ImageSet
 
 #: Bytes of float64 workspace one chunk of cached features may take.
@@ -223,7 +223,7 @@ def backbone_channel_shares(backbone: TappedBackbone, images, batch_size: int = 
     backbone = backbone.to(device)
     moments = [_Moments() for _ in backbone.tap_names]
     for start in progress_bar(range(0, len(images), batch_size), f"position share {backbone.name}", progress):
-        maps = backbone(images[start:start + batch_size].to(device))
+        maps = frozen_forward(backbone, images[start:start + batch_size].to(device))
         for accumulator, tap in zip(moments, maps):
             accumulator.add(tap.float().cpu().numpy())
     return [m.result() for m in moments]

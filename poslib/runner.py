@@ -551,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     bench_parser.add_argument("--n-test", type=int, default=50)
     bench_parser.add_argument("--naive-n-train", type=int, default=24)
     bench_parser.add_argument("--data", default="")
+    bench_parser.add_argument("--feature-compute", action="store_true",
+                              help="measure float32 against bfloat16 frozen forward passes instead "
+                                   "(results/bench/feature_compute.md)")
     bench_parser.add_argument("--out", default=str(RESULTS_DIR / "bench"), help="output folder (default: results/bench/)")
     args = parser.parse_args(argv)
     try:

@@ -113,3 +113,28 @@ def test_tap_sizes_are_the_sides_before_resizing(tiny_set):
     assert feature_set.tap_sizes == [16, 8, 4, 2, 1]  # strides 2, 4, 8, 16, 32 at a 32 px input
     sizes = feature_set.channel_sizes(np.array([0, 16, 511]))
     assert sizes.tolist() == [16, 8, 1]
+
+
+def test_bfloat16_forward_is_close_to_float32_but_not_equal_and_is_part_of_the_key(tiny_set, monkeypatch):
+    import torch
+
+    from poslib.backbones import build_backbone
+
+    backbone = build_backbone("vgg16", "random", 0, 32)
+    images = features.images_to_tensor(tiny_set.images)
+    with torch.inference_mode():
+        plain = backbone(images)
+    exact = features.frozen_forward(backbone, images, "float32")
+    fast = features.frozen_forward(backbone, images, "bfloat16")
+    for reference, same, rounded in zip(plain, exact, fast):
+        assert same.dtype == rounded.dtype == torch.float32
+        assert torch.allclose(same, reference, rtol=1e-4, atol=1e-5)
+        difference = float((rounded - reference).norm() / reference.norm())
+        assert 0 < difference < 0.03  # rounded, by less than 3 %: the stated tolerance's basis
+    with pytest.raises(ConfigError, match="float64"):
+        features.frozen_forward(backbone, images, "float64")
+    features.FORWARD_PASSES.clear()
+    extract_features(CONFIG, tiny_set, progress=False)
+    monkeypatch.setattr(features, "FEATURE_COMPUTE", "float32")
+    extract_features(CONFIG, tiny_set, progress=False)
+    assert features.FORWARD_PASSES == {CONFIG.label: 10}  # the other numeric path is another cache entry

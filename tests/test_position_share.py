@@ -12,7 +12,7 @@ from poslib import api
 from poslib.backbones import build_backbone
 from poslib.config import ConfigError
 from poslib.embedded import embedded_image_set
-from poslib.features import extract_features
+from poslib.features import extract_features, frozen_forward
 from poslib.position_share import backbone_channel_shares, channel_shares, position_share
 
 
@@ -100,8 +100,7 @@ def test_every_source_gives_the_same_table(rng):
          np.nanmean(direct_shares(np.asarray(cached.array)[:, 4:]))], rel=1e-5)
     # the backbone path reads the maps at their own resolution: the definition on the unresized maps
     from_backbone = poslib.position_share(backbone, images.images)
-    with torch.inference_mode():
-        maps = backbone(torch.from_numpy(images.images).permute(0, 3, 1, 2).float() / 255)
+    maps = frozen_forward(backbone, torch.from_numpy(images.images).permute(0, 3, 1, 2).float() / 255)
     assert from_backbone["share"].to_numpy()[:2] == pytest.approx(
         [np.nanmean(direct_shares(m.numpy())) for m in maps], rel=1e-6)
     parts = backbone_channel_shares(backbone, images, batch_size=4)

@@ -45,7 +45,7 @@ import torch
 from torch.nn import functional as F
 
 from ..backbones import TappedBackbone
-from ..features import images_to_tensor
+from ..features import FEATURE_COMPUTE, frozen_forward, images_to_tensor
 from ..config import Profile
 from ..probing import ProbeImages, SkippedRow, build_or_skip
 from ..store import CacheEntry, content_key
@@ -135,7 +135,7 @@ def pooled_taps(backbone: TappedBackbone, images: np.ndarray, batch_size: int = 
     """Global average pool of every tap: ``{tap: float32 (N, channels)}``."""
     chunks: dict[str, list] = {name: [] for name in backbone.tap_names}
     for start in range(0, len(images), batch_size):
-        taps = backbone(images_to_tensor(images[start:start + batch_size]))
+        taps = frozen_forward(backbone, images_to_tensor(images[start:start + batch_size]))
         for name, tap in zip(backbone.tap_names, taps):
             chunks[name].append(tap.float().mean(dim=(-2, -1)).numpy())
     return {name: np.concatenate(parts) for name, parts in chunks.items()}
@@ -150,7 +150,8 @@ def cached_pooled_taps(backbone: TappedBackbone, rule: str, images: np.ndarray,
     """
     digest = content_key(shape=images.shape, pixels=hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest())
     key = content_key(format=POOLED_CACHE_FORMAT, backbone=backbone.name, weights_id=backbone.weights_id,
-                      taps=backbone.tap_names, padding_rule=rule, canvases=digest)
+                      taps=backbone.tap_names, padding_rule=rule, canvases=digest,
+                      compute=FEATURE_COMPUTE)
     entry = CacheEntry(f"pooled/{backbone.name}", key, POOLED_CACHE_FORMAT, cache_root)
     meta = entry.read()
     if meta is not None:
