@@ -166,11 +166,12 @@ def check_claims_1_to_3(summary: pd.DataFrame, natural_test) -> pd.DataFrame:
 def across_training_sets(checks: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per check seen with readouts trained on each training set (name -> claims table).
 
-    A check **holds** when it holds for every training set, is **contradicted** when it is
-    contradicted for every one, and is **inconclusive** otherwise: a verdict that depends on
-    which photos the readout learned from is no verdict. The interval is the envelope of the
-    sets' intervals and the difference their mean; the evidence names each set. With one
-    training set its table is returned as it is.
+    A check **holds** when it holds for every training set it was seen with, is **contradicted**
+    when it is contradicted for every one, and is **inconclusive** otherwise: a verdict that
+    depends on which photos the readout learned from is no verdict. The interval is the envelope
+    of the sets' intervals and the difference their mean; the evidence names each set, and the
+    rule says when a check was seen with fewer sets than there are (a row the profile trains
+    on one set only, ``second_train_rows``). With one training set its table is returned as it is.
     """
     if len(checks) == 1:
         return next(iter(checks.values())).reset_index(drop=True)
@@ -179,14 +180,17 @@ def across_training_sets(checks: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for (claim, subject), part in tagged.groupby(["claim", "subject"], sort=False):
         outcomes = set(part["outcome"])
-        outcome = next(iter(outcomes)) if len(outcomes) == 1 and len(part) == len(names) else INCONCLUSIVE
+        outcome = next(iter(outcomes)) if len(outcomes) == 1 else INCONCLUSIVE
         first = part.iloc[0]
+        seen = list(part["train_set"])
+        scope = (f"every training set ({', '.join(names)})" if len(seen) == len(names) else
+                 f"every training set it was trained on ({', '.join(seen)}; not {', '.join(n for n in names if n not in seen)})")
         rows.append({"claim": claim, "subject": subject, "backbone_class": first["backbone_class"],
                      "evidence": "; ".join(f"trained on {r.train_set}: {r.evidence}" for r in part.itertuples()),
                      "difference": float(part["difference"].mean()), "low": float(part["low"].min()),
                      "high": float(part["high"].max()), "n_images": int(part["n_images"].min()),
                      "n_seeds": int(part["n_seeds"].min()), "outcome": outcome,
-                     "rule": f"decided only when it comes out the same with every training set ({', '.join(names)}): "
+                     "rule": f"decided only when it comes out the same with {scope}: "
                              + "; ".join(f"{r.train_set}: {r.outcome}" for r in part.itertuples())
                              + f"; each: {first['rule']}"})
     return pd.DataFrame(rows)

@@ -200,3 +200,20 @@ def test_a_check_is_decided_only_when_every_training_set_agrees():
     mixed = claims.across_training_sets({"A": base, "B": flipped}).set_index("subject")
     assert (mixed.loc[mixed["claim"].str.startswith("3"), "outcome"] == "inconclusive").all()
     assert claims.across_training_sets({"A": base}).equals(base)
+
+
+
+def test_a_check_trained_on_one_set_only_is_judged_on_that_set_and_says_so():
+    base = claims.check_claims_1_to_3(_per_image(0.01, 0.9, 0.4), "nat")
+    first = base["subject"].iloc[0]
+    partial = base[base["subject"] != first]  # the second set lacks one row (second_train_rows)
+    joined = claims.across_training_sets({"A": base, "B": partial}).set_index("subject")
+    alone = joined.loc[[first]]
+    assert list(alone["outcome"]) == list(base[base["subject"] == first]["outcome"])
+    assert alone["rule"].str.contains("every training set it was trained on \\(A; not B\\)").all()
+    others = joined.drop(index=first)
+    assert others["rule"].str.contains("every training set \\(A, B\\)").all()
+    flipped = partial.copy()
+    flipped["outcome"] = "contradicted"
+    mixed = claims.across_training_sets({"A": base, "B": flipped}).set_index("subject")
+    assert set(mixed.drop(index=first)["outcome"]) == {"inconclusive"} or (base["outcome"] == "contradicted").all()

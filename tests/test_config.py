@@ -46,7 +46,10 @@ def test_one_seeds_tuple_moves_every_section_unless_a_section_sets_its_own():
 def test_inherited_rows_drop_raw_pixels_where_a_study_needs_layers():
     profile = config.get_profile("smoke", {"backbones": "pixels:none,vgg16:random"})
     assert profile.layerwise.level_rows == (("vgg16", "random"),) != profile.backbones
-    assert config.get_profile("default", {"epochs": "3"}).padding_study.epochs == 3
+    assert config.get_profile("smoke", {"epochs": "3"}).padding_study.epochs == 3
+    # a section that sets its own value keeps it: the default profile's notebooks 03-04 schedule
+    own = config.get_profile("default", {"epochs": "3"})
+    assert own.padding_study.epochs == own.layerwise.epochs == config.DEFAULT_STUDY_EPOCHS and own.epochs == 3
 
 
 @pytest.mark.parametrize("path, value, message", [

@@ -92,7 +92,8 @@ def probe_training_sets(profile: Profile, rows, images: ProbeImages, data_root: 
     Parameters
     ----------
     profile : Profile
-        Seeds, readout schedule, input size, ``second_train_images``.
+        Seeds, readout schedule, input size, ``second_train_images`` and ``second_train_rows``
+        (the rows that also train on the second set).
     rows : iterable of (str, str)
     images : ProbeImages
         The notebook's images (its training set first).
@@ -106,8 +107,12 @@ def probe_training_sets(profile: Profile, rows, images: ProbeImages, data_root: 
     second = second_training_images(profile, images, data_root, seed)
     if second is not None:
         sets[second.train.name] = second
-    runs = {name: probe_backbones(rows, each, readout, profile.seeds, profile.input_size, progress=progress)
-            for name, each in sets.items()}
+    rows = list(rows)
+    second_rows = rows if profile.second_train_rows is None else [r for r in rows if tuple(r) in
+                                                                     {tuple(k) for k in profile.second_train_rows}]
+    runs = {name: probe_backbones(rows if index == 0 else second_rows, each, readout, profile.seeds,
+                                  profile.input_size, progress=progress)
+            for index, (name, each) in enumerate(sets.items())}
     overlaps = {name: sum(len(near_duplicate_records(each.train.images, each.train.ids, test.images, test.ids))
                           for test in each.natural_tests)
                 for name, each in list(sets.items())[1:]}
