@@ -24,6 +24,15 @@ def test_notebook_source_has_no_outputs_and_one_parameters_cell(notebook):
 #: What must never appear in rendered results (the same patterns as the repository's pre-stop check).
 LOCAL_PATH = re.compile(r'["\'(\s]/(work|tmp|root|home|Users)/[^"\'\s]*')
 PROGRESS_TEXT = re.compile(r"\d+/\d+ \[\d\d:\d\d<")
+
+
+def assert_clean_rendered_text(text: str, name) -> None:
+    """Fail naming ``name`` when rendered text shows a local path or progress-bar text."""
+    local = LOCAL_PATH.search(text)
+    assert not local, f"absolute local path in {name}: {local.group(0)}"
+    assert not PROGRESS_TEXT.search(text), f"progress-bar text in {name}"
+
+
 #: Claims table of each notebook and the claims it must check.
 CLAIMS = {"02": ("claims_1_3", {"1", "2", "3"}), "03": ("claims_4_5", {"4", "5"}), "04": ("claims_6", {"6"}),
           "05": ("claims_7_9", {"7", "8", "9"}), "07": ("claims_contrast", {"C1"})}
@@ -50,9 +59,7 @@ def test_notebook_runs_in_the_smoke_profile(notebook, tmp_path, data_root):
                 assert {"padding_rule", "test_set", "scored_on", "image", "image_id"} <= set(rows.columns)
     assert (out / "README.md").is_file()
     for path in [out / "notebooks" / notebook.name, out / "provenance" / f"{notebook.stem}.json", out / "README.md"]:
-        text = path.read_text()
-        assert not LOCAL_PATH.search(text), f"absolute local path in {path.name}: {LOCAL_PATH.search(text).group(0)}"
-        assert not PROGRESS_TEXT.search(text), f"progress-bar text in {path.name}"
+        assert_clean_rendered_text(path.read_text(), path.name)
     prefix = notebook.name[:2]
     if prefix == "01":  # both controls must behave, or nothing later means anything
         controls = pd.read_csv(out / "tables" / "controls_01.csv")

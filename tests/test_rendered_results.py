@@ -13,14 +13,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_notebooks import LOCAL_PATH, PROGRESS_TEXT
+from poslib import run_inputs, verdicts
+from test_notebooks import assert_clean_rendered_text
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 RECORDS = sorted((RESULTS / "provenance").glob("*.json"))
 CLAIMS_TABLES = sorted((RESULTS / "tables").glob("claims_*.csv"))
 #: What a reader of the repository may download with it (the guide's "about 50 MB").
 MAX_RESULTS_BYTES = 50 * 2**20
-OUTCOMES = {"holds", "contradicted", "inconclusive"}
+OUTCOMES = set(verdicts.OUTCOMES)
 
 pytestmark = pytest.mark.skipif(not RECORDS, reason="no rendered results in results/")
 
@@ -38,31 +39,34 @@ def test_every_rendered_verdict_is_an_interval_with_one_of_three_outcomes(table)
     assert len(checks) > 0 and set(checks["outcome"]) <= OUTCOMES
     assert (checks["low"] <= checks["high"]).all() and checks["rule"].str.len().min() > 0
     for row in checks.itertuples():
-        assert outcome_by_rule(row.rule, row.low, row.high) == row.outcome, f"{table.name}: {row.claim} | {row.subject}"
+        assert outcome_by_rule(row.rule, row.low, row.high, row.n_images, row.n_seeds) == row.outcome, f"{table.name}: {row.claim} | {row.subject}"
 
 
-#: The two rule shapes ``poslib.claims`` writes: a one-sided margin, and a band (equivalence).
-ONE_SIDED = re.compile(r"holds if low > (?P<hold>-?[\d.]+), contradicted if high < (?P<contra>-?[\d.]+)")
-BAND = re.compile(r"holds if (?P<lo>-?[\d.]+) < low and high < (?P<hi>-?[\d.]+), "
-                  r"contradicted if low > (?P<above>-?[\d.]+) or high < (?P<below>-?[\d.]+)")
+def side_and_margin(rule: str) -> tuple[str, float]:
+    """The claim's side and margin whose words (:func:`poslib.verdicts.decision_text`) the rule carries."""
+    number = re.search(r"holds if (?:low > |high < )?(-?[\d.]+(?:e[-+]?\d+)?)", rule)
+    assert number, f"no decision in the rule: {rule}"
+    value = float(number.group(1))
+    for side in verdicts.SIDES:
+        for margin in (value, -value):
+            if (side != "within" or margin > 0) and verdicts.decision_text(side, margin) in rule:
+                return side, margin
+    raise AssertionError(f"unknown rule shape: {rule}")
 
 
-def outcome_by_rule(rule: str, low: float, high: float) -> str:
-    """The outcome the rule's own words give for an interval (rounded as the rule prints it).
+def outcome_by_rule(rule: str, low: float, high: float, n_images: int = 2, n_seeds: int = 2) -> str:
+    """The outcome :func:`poslib.verdicts.decide` gives an interval under the rule's own words.
 
     A rule may end by overriding the interval ("reported inconclusive: ..." where the task model
-    is too weak for the comparison to mean anything); that outcome is then the one expected.
+    is too weak for the comparison to mean anything); that outcome is then the one expected. One
+    image and one seed make a single score: a point, which ``decide`` never calls decided.
     """
     if "reported inconclusive" in rule:
         return "inconclusive"
-    if match := ONE_SIDED.search(rule):
-        hold, contra = float(match["hold"]), float(match["contra"])
-        return "holds" if low > hold else "contradicted" if high < contra else "inconclusive"
-    match = BAND.search(rule)
-    assert match, f"unknown rule shape: {rule}"
-    if float(match["lo"]) < low and high < float(match["hi"]):
-        return "holds"
-    return "contradicted" if low > float(match["above"]) or high < float(match["below"]) else "inconclusive"
+    interval = verdicts.Interval(estimate=(low + high) / 2, low=low, high=high, confidence=verdicts.CONFIDENCE,
+                                 n_images=n_images, n_seeds=n_seeds, n_resamples=0, paired=False,
+                                 degenerate=n_images <= 1 and n_seeds <= 1, rule=rule)
+    return verdicts.decide(interval, *side_and_margin(rule))
 
 
 def test_the_rule_reader_gives_each_of_the_three_outcomes():
@@ -72,16 +76,21 @@ def test_the_rule_reader_gives_each_of_the_three_outcomes():
     band = "holds if -0.1 < low and high < 0.1, contradicted if low > 0.1 or high < -0.1"
     assert [outcome_by_rule(band, *interval) for interval in [(-.05, .05), (.2, .3), (-.05, .2)]] == \
         ["holds", "contradicted", "inconclusive"]
+    below = verdicts.decision_text("less", 0.05)
+    assert [outcome_by_rule(below, *interval) for interval in [(-.2, -.1), (0., .1), (-.1, 0.)]] == \
+        ["holds", "contradicted", "inconclusive"]
     assert outcome_by_rule(one_sided + "; reported inconclusive: too weak a model", .1, .2) == "inconclusive"
+    assert outcome_by_rule(one_sided, .1, .1, n_images=1, n_seeds=1) == "inconclusive"  # a single score
+    assert outcome_by_rule(one_sided, .1, .1, n_images=1, n_seeds=3) == "holds"  # seeds that agree exactly
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=[p.stem for p in RECORDS])
 def test_every_artefact_a_provenance_record_names_is_there(record):
     provenance = json.loads(record.read_text())
     assert provenance["artefacts"], f"{record.name} names no artefact"
-    missing = [a["path"] for a in provenance["artefacts"] if not (RESULTS / a["path"]).is_file()]
-    assert not missing, f"{record.name} names missing files: {missing[:5]}"
-    assert (RESULTS / "notebooks" / f"{record.stem}.ipynb").is_file()
+    # The driver's own keep-check, given the record's inputs as the current ones: what it then
+    # asks is whether every artefact and the executed notebook are there.
+    assert run_inputs.unchanged_reason(provenance, provenance["inputs"], RESULTS) is None
     assert record.stem in (RESULTS / "README.md").read_text(), "the results index must list every notebook"
 
 
@@ -89,6 +98,4 @@ def test_no_rendered_text_shows_a_local_path_or_a_progress_bar():
     for path in RESULTS.rglob("*"):
         if "runs" in path.parts or path.suffix not in {".ipynb", ".md", ".json", ".csv"}:
             continue
-        text = path.read_text()
-        assert not LOCAL_PATH.search(text), f"local path in {path.relative_to(RESULTS)}: {LOCAL_PATH.search(text).group(0)}"
-        assert not PROGRESS_TEXT.search(text), f"progress-bar text in {path.relative_to(RESULTS)}"
+        assert_clean_rendered_text(path.read_text(), path.relative_to(RESULTS))
