@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 #: Predictions whose range (max - min) is at or below this are treated as constant. Not 0:
 #: bilinear upsampling of a constant float32 map leaves rounding noise of ~1e-8, whose
@@ -80,9 +79,10 @@ def average_ranks(values) -> np.ndarray:
     """Ranks of each row of ``values`` (1-based; ties get the average of their ranks), as float64.
 
     Equal to ``scipy.stats.rankdata(values, method="average", axis=1)`` (the tests check it),
-    about twice as fast on 224 x 224 maps: one unstable multi-threaded sort per row (the
-    average rank of a tie group does not depend on the order inside it), then group
-    boundaries from running maxima and minima.
+    several times faster on 224 x 224 maps: one unstable sort per row with NumPy's vectorised
+    quicksort (the average rank of a tie group does not depend on the order inside it; on this
+    machine it sorts a row about 4x faster than ``torch.sort``), then, only where a row has
+    ties, group boundaries from running maxima and minima.
 
     Parameters
     ----------
@@ -93,23 +93,24 @@ def average_ranks(values) -> np.ndarray:
     >>> average_ranks(np.array([[3.0, 1.0, 3.0, 2.0]])).tolist()
     [[3.5, 1.0, 3.5, 2.0]]
     """
-    values = torch.from_numpy(np.ascontiguousarray(values))
+    values = np.asarray(values)
     n_rows, n = values.shape
-    ordered, order = torch.sort(values, dim=1)
-    starts_group = torch.ones((n_rows, n), dtype=torch.bool)
-    starts_group[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    if bool(starts_group.all()):
-        sorted_ranks = torch.arange(1, n + 1, dtype=torch.float64).expand(n_rows, n)
+    order = np.argsort(values, axis=1)
+    ordered = np.take_along_axis(values, order, axis=1)
+    starts_group = np.ones((n_rows, n), dtype=bool)
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=starts_group[:, 1:])
+    if starts_group.all():
+        sorted_ranks = np.broadcast_to(np.arange(1, n + 1, dtype=np.float64), (n_rows, n))
     else:
-        positions = torch.arange(n)
-        group_start = torch.cummax(torch.where(starts_group, positions, 0), dim=1).values
-        ends_group = torch.ones((n_rows, n), dtype=torch.bool)
+        positions = np.arange(n)
+        group_start = np.maximum.accumulate(np.where(starts_group, positions, 0), axis=1)
+        ends_group = np.ones((n_rows, n), dtype=bool)
         ends_group[:, :-1] = starts_group[:, 1:]
-        group_end = torch.cummin(torch.where(ends_group, positions, n).flip(1), dim=1).values.flip(1)
-        sorted_ranks = (group_start + group_end).double() / 2.0 + 1.0
-    ranks = torch.empty((n_rows, n), dtype=torch.float64)
-    ranks.scatter_(1, order, sorted_ranks)
-    return ranks.numpy()
+        group_end = np.minimum.accumulate(np.where(ends_group, positions, n)[:, ::-1], axis=1)[:, ::-1]
+        sorted_ranks = (group_start + group_end) / 2.0 + 1.0
+    ranks = np.empty((n_rows, n), dtype=np.float64)
+    np.put_along_axis(ranks, order, sorted_ranks, axis=1)
+    return ranks
 
 
 def spearman_per_image(predictions, target) -> tuple[np.ndarray, np.ndarray]:
