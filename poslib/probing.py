@@ -30,7 +30,7 @@ from .features import FeatureConfig, FeatureSet, extract_features
 from .image_set import ImageSet
 from .near_duplicates import DEFAULT_THRESHOLD, near_duplicate_records
 from .patterns import PATTERN_NAMES, make_patterns
-from .readout import ReadoutConfig, evaluate, predict
+from .readout import ReadoutConfig, evaluate, feature_tensor, predict
 from .readout_store import trained_readouts
 from .tables import CONFIG_COLUMNS, aggregate_over_seeds, summarise, with_backbone_class  # noqa: F401
 
@@ -370,8 +370,8 @@ def probe(bundle: FeatureBundle, readout: ReadoutConfig, seeds, taps: list[str] 
                                native_sizes=bundle.train.channel_sizes(chosen))
     for seed, (model, losses) in zip(seeds, trained):
         result.readouts[seed], result.losses[seed] = model, losses
-        frames += _scored_frames(bundle, model, chosen, targets, {**columns, "seed": seed}, device)
-    result.per_image = pd.concat(frames, ignore_index=True)
+    result.per_image = pd.concat(_scored_frames(bundle, [(result.readouts[seed], chosen, {**columns, "seed": seed})
+                                                         for seed in seeds], targets, device), ignore_index=True)
     return result
 
 
@@ -384,18 +384,39 @@ def _probe_columns(bundle: FeatureBundle, readout: ReadoutConfig, taps, labels: 
     return columns
 
 
-def _scored_frames(bundle: FeatureBundle, model, channels, targets: np.ndarray, columns: dict,
-                   device) -> list[pd.DataFrame]:
-    """Per-image SPC / MAE of one trained readout on every test set of ``bundle``, one frame per set and pattern."""
-    frames = []
+def _scored_frames(bundle: FeatureBundle, readouts, targets: np.ndarray, device) -> list[pd.DataFrame]:
+    """Per-image SPC / MAE of trained readouts on every test set of ``bundle``.
+
+    Parameters
+    ----------
+    bundle : FeatureBundle
+    readouts : list of (model, channels, columns)
+        Each readout with the channels it reads and the constant columns of its rows.
+    targets : numpy.ndarray
+    device : torch.device or None
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        One frame per readout, test set and pattern, in that order. A test set's features
+        are read into a tensor once for consecutive readouts of the same channels (the seeds
+        of one probe), and only one such tensor is held at a time.
+    """
+    frames = [[] for _ in readouts]
     for test in bundle.tests:
-        scores = evaluate(model, test.array, targets, PATTERN_NAMES, channels=channels, device=device)
-        for pattern, values in scores.items():
-            n_images = len(values["spc"])
-            frames.append(pd.DataFrame({**columns, "test_set": test.image_set, "pattern": pattern,
-                                        "image": np.arange(n_images), "image_id": test.ids or range(n_images),
-                                        "spc": values["spc"], "mae": values["mae"], "constant": values["constant"]}))
-    return frames
+        inputs = {}
+        for index, (model, channels, columns) in enumerate(readouts):
+            channel_key = None if channels is None else np.asarray(channels).tobytes()
+            if channel_key not in inputs:
+                inputs = {channel_key: feature_tensor(test.array, channels)}
+            scores = evaluate(model, inputs[channel_key], targets, PATTERN_NAMES, device=device)
+            for pattern, values in scores.items():
+                n_images = len(values["spc"])
+                frames[index].append(pd.DataFrame({**columns, "test_set": test.image_set, "pattern": pattern,
+                                                   "image": np.arange(n_images),
+                                                   "image_id": test.ids or range(n_images), "spc": values["spc"],
+                                                   "mae": values["mae"], "constant": values["constant"]}))
+    return [frame for per_readout in frames for frame in per_readout]
 
 
 def probe_channel_sets(bundle: FeatureBundle, readout: ReadoutConfig, channel_sets, seeds, labels,
@@ -428,11 +449,9 @@ def probe_channel_sets(bundle: FeatureBundle, readout: ReadoutConfig, channel_se
     trained = trained_readouts(bundle.train.array, targets, readout, list(seeds), features_key=bundle.train_key,
                                channels=channel_sets, device=device, progress=progress,
                                description=f"readouts on channel sets of {bundle.config.label}")
-    frames = []
-    for (model, _), channels, seed, extra in zip(trained, channel_sets, seeds, labels):
-        frames += _scored_frames(bundle, model, channels, targets,
-                                 {**_probe_columns(bundle, readout, None, extra), "seed": seed}, device)
-    return pd.concat(frames, ignore_index=True)
+    readouts = [(model, channels, {**_probe_columns(bundle, readout, None, extra), "seed": seed})
+                for (model, _), channels, seed, extra in zip(trained, channel_sets, seeds, labels)]
+    return pd.concat(_scored_frames(bundle, readouts, targets, device), ignore_index=True)
 
 
 def predict_examples(bundle: FeatureBundle, result: ProbeResult, test_index: int, image_indices,

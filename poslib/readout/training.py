@@ -280,13 +280,16 @@ def evaluate(model: PosENet, features: np.ndarray, targets: np.ndarray, pattern_
              device: torch.device | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Per-image SPC, MAE and constant flags of every target.
 
+    ``features`` is a cached array (channels selected by ``channels``) or the output of
+    :func:`feature_tensor` (read once and shared by several readouts of the same channels).
+
     Returns
     -------
     dict
         ``{pattern: {"spc": (N,), "mae": (N,), "constant": (N,)}}``.
     """
     size = targets.shape[-1]
-    inputs = feature_tensor(features, channels)
+    inputs = features if isinstance(features, (torch.Tensor, MappedFeatures)) else feature_tensor(features, channels)
     results = {name: {"spc": [], "mae": [], "constant": []} for name in pattern_names}
     for start in range(0, len(inputs), batch_size):
         prediction = predict(model, inputs[start:start + batch_size], size, batch_size=batch_size, device=device)
