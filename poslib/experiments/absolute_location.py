@@ -61,6 +61,9 @@ training, per-canvas rows, the summary, its sentences and its plot are the steps
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
+import time
 
 import numpy as np
 import pandas as pd
@@ -69,6 +72,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import Profile, stacked_receptive_field
+from ..store import CacheEntry, content_key
 from ..tables import aggregate_over_seeds
 
 #: Paddings of the networks trained here (``full`` exists only here).
@@ -79,6 +83,8 @@ NO_BORDER = "circular"
 KERNEL = 3
 #: Chance accuracy of the two-class task.
 CHANCE = 0.5
+#: Layout version of the trained-network cache entries (``location_nets/<padding>``).
+LOCATION_NET_FORMAT = 1
 
 
 @contextlib.contextmanager
@@ -286,6 +292,50 @@ def train_location_net(images: np.ndarray, labels: np.ndarray, dilations, channe
     return model.eval()
 
 
+def trained_location_net(images: np.ndarray, labels: np.ndarray, dilations, channels: int, padding: str,
+                         epochs: int, seed: int, cache_root=None) -> LocationNet:
+    """:func:`train_location_net` through a content-keyed cache entry (``location_nets/<padding>``).
+
+    The key holds every argument and a digest of the training canvases and labels (plus the
+    torch version, :func:`poslib.store.content_key`), so a warm re-render loads the network
+    trained before (weights and recalibrated batch-norm statistics) and only evaluates it;
+    an entry that is incomplete or does not load is retrained.
+    """
+    digest = hashlib.sha256()
+    for array in (images, labels):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    arguments = dict(dilations=[int(d) for d in dilations], channels=int(channels), padding=padding,
+                     epochs=int(epochs), seed=int(seed))
+    key = content_key(format=LOCATION_NET_FORMAT, canvases=digest.hexdigest(), **arguments)
+    entry = CacheEntry(f"location_nets/{padding}", key, LOCATION_NET_FORMAT, cache_root)
+
+    def load():
+        if entry.read() is None:
+            return None
+        model = LocationNet(dilations, channels, padding)
+        try:
+            model.load_state_dict(torch.load(entry.path("weights.pt"), map_location="cpu", weights_only=True))
+        except Exception as error:  # noqa: BLE001 - any unreadable part means retraining
+            print(f"[poslib] retraining location network: unusable cache entry {entry.label} ({error})")
+            return None
+        return model.eval()
+
+    def build():
+        entry.begin()
+        started = time.perf_counter()
+        model = train_location_net(images, labels, dilations, channels, padding, epochs, seed)
+        seconds = time.perf_counter() - started
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        entry.write_bytes("weights.pt", buffer.getvalue())
+        entry.finish({"arguments": arguments, "n_canvases": int(len(labels)), "seconds": round(seconds, 2)})
+        return model
+
+    return entry.reuse_or_build(load, build)
+
+
 @torch.no_grad()
 def recalibrate_batch_norm(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> None:
     """Set every batch-norm layer's running statistics to their mean over one pass of ``x`` (weights unchanged).
@@ -349,7 +399,9 @@ def location_canvases(settings, seed: int, train_photos=None, test_photos=None):
 
 
 def run_location_canvases(settings, train_photos=None, test_photos=None, seeds=None, progress=None) -> pd.DataFrame:
-    """Train the location networks of every padding, dilation stack and seed; record every test canvas's answer.
+    """Train (or load) the location network of every padding, stack and seed; record every test canvas's answer.
+
+    Networks come through :func:`trained_location_net` (trained once, then loaded from the cache).
 
     Parameters
     ----------
@@ -377,8 +429,8 @@ def run_location_canvases(settings, train_photos=None, test_photos=None, seeds=N
         if seed not in data:
             data[seed] = location_canvases(settings, seed, train_photos, test_photos)
         (train_x, train_y, _), (test_x, test_y, test_d) = data[seed]
-        model = train_location_net(train_x, train_y, dilations, settings.location_channels, padding,
-                                   settings.location_epochs, seed)
+        model = trained_location_net(train_x, train_y, dilations, settings.location_channels, padding,
+                                     settings.location_epochs, seed)
         field = receptive_field(dilations)
         frames.append(canvas_predictions(model, test_x, test_y, test_d).assign(
             padding_rule=padding, dilations=stack_name(dilations), depth=len(dilations), receptive_field=field,

@@ -1,5 +1,6 @@
 """poslib.experiments.absolute_location: the task, the reach of the border, the circular control and the claims."""
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -81,6 +82,20 @@ def test_zero_padding_beats_chance_at_the_border_and_circular_stays_at_chance():
     assert checks.loc[claims.BORDER_CLAIM, "outcome"] == "holds"
     assert checks.loc[claims.NO_BORDER_CLAIM, "outcome"] == "holds"
     assert "bootstrap over 500 images" in checks.loc[claims.BORDER_CLAIM, "rule"]  # intervals over test canvases
+
+
+def test_trained_networks_are_cached_and_a_warm_run_only_evaluates_them(monkeypatch, private_cache):
+    settings = config.BeyondSettings(seeds=(0,), location_paddings=("zeros",), **TINY)
+    cold = al.run_location_canvases(settings)
+    assert len(list((private_cache / "location_nets" / "zeros").glob("*/weights.pt"))) == 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached location network was trained again")
+
+    monkeypatch.setattr(al, "train_location_net", no_training)
+    pd.testing.assert_frame_equal(al.run_location_canvases(settings), cold)  # loaded, same answers
+    with pytest.raises(AssertionError, match="trained again"):  # other canvases: another entry, trained
+        al.run_location_canvases(dataclasses.replace(settings, location_train=64))
 
 
 def summary_frame(accuracy):
