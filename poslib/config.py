@@ -590,7 +590,7 @@ PROFILES: dict[str, Profile] = {
             gap_rows=(("efficientnet-lite0", "imagenet"),),
             gap_control_rows=(("efficientnet-lite0", "random"),), gap_rules=("zeros", "circular", "partial"),
             gap_canvas=96, gap_grid=3, gap_patch=32, gap_train=36, gap_test=18, gap_top_k=(8,), gap_epochs=150,
-            parity_sizes=(64, 65, 66), parity_rules=("zeros", "partial"), parity_levels=(0.5,), parity_images=6,
+            parity_sizes=(64, 65), parity_rules=("zeros", "partial"), parity_levels=(0.5,), parity_images=6,
             parity_readout_rows=(("efficientnet-lite0", "imagenet"),),
             input_sizes=(64, 112), readout_train=16, readout_test=8, readout_epochs=3, border_bins=4),
         contrast=ContrastSettings(contrasts=(1.0, 0.1, 0.0),

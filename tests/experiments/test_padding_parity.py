@@ -1,6 +1,7 @@
 """poslib.experiments.padding_parity: uneven layers, asymmetry with symmetrised filters, and the contrast."""
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -174,3 +175,21 @@ def test_plot_natural_asymmetry_draws_one_panel_with_a_line_per_row_and_rule():
     figure = pp.plot_natural_asymmetry(table, "f4")
     [axis] = figure.axes[:1]
     assert len(axis.get_lines()) >= 2 and len(figure.axes) <= 2
+
+
+@pytest.mark.parametrize("width", [6, 7])
+def test_mean_map_asymmetry_equals_its_definition_on_even_and_odd_widths(width, rng):
+    maps = rng.standard_normal((4, 3, 5, width))
+    direct = np.abs(maps - maps[..., ::-1]).mean(axis=(-3, -2, -1)) / (np.abs(maps).mean(axis=(-3, -2, -1)) + 1e-12)
+    np.testing.assert_allclose(pp.mean_map_asymmetry(maps), direct, rtol=1e-12)
+    assert pp.mean_map_asymmetry(maps + maps[..., ::-1]).max() < 1e-12  # a mirror-symmetric map: 0
+
+
+def test_asymmetry_resamples_equal_the_asymmetry_of_each_resampled_mean_map(rng):
+    pair_maps = (rng.standard_normal((7, 5, 6, 9)) + np.linspace(0, 1, 9)).astype(np.float32)
+    weights = pp.resample_weights(len(pair_maps), n_resamples=450)
+    estimate, resamples = pp.asymmetry_resamples(pair_maps, weights)
+    np.testing.assert_allclose(estimate, pp.mean_map_asymmetry(pair_maps.astype(np.float64).mean(0)), rtol=1e-6)
+    direct = pp.mean_map_asymmetry(np.einsum("rn,nchw->rchw", weights, pair_maps.astype(np.float64)))
+    np.testing.assert_allclose(resamples, direct, rtol=1e-5)
+    assert resamples.std() > 0  # the resamples differ: a real bootstrap, not one value repeated
