@@ -15,6 +15,13 @@ with the same key loads it instead of training:
   group keeps the tables byte-identical to training them);
 * the store's format version.
 
+Each readout of a group is stored under its position in the group (layout ``"by position"``):
+a group may hold several readouts with the same seed (notebook 03's channel draws: draw ``i``
+is initialised with ``seeds[i % len(seeds)]``, each on its own channel set). Entries of the
+first layout, keyed by seed, are reused only when their seeds are distinct (keyed by seed,
+a repeated seed's readouts overwrote each other, and loading gave every draw of that seed the
+last draw's readout); otherwise they are retrained with a notice.
+
 The loaded readouts are the stored float32 parameters and BatchNorm statistics, so their
 predictions, and every table made from them, equal those of the readouts that were
 trained (a test checks it on per-image rows). Processes running at once (``--jobs``) train a
@@ -76,20 +83,38 @@ def readout_entry(features_key: str, n_train: int, channels, config: ReadoutConf
     return CacheEntry("readouts", key, READOUT_STORE_FORMAT)
 
 
+#: How readouts are named inside an entry: by their position in the group.
+LAYOUT = "by position"
+
+
+def _payload_names(meta: dict, seeds) -> list[str] | None:
+    """The payload name of each readout of the group, or None when the entry cannot give them."""
+    if meta.get("layout") == LAYOUT:
+        return [str(position) for position in range(len(seeds))]
+    if len(set(seeds)) == len(seeds):  # first layout, keyed by seed: sound only without repeated seeds
+        return [str(seed) for seed in seeds]
+    return None
+
+
 def _load(entry: CacheEntry, config: ReadoutConfig, in_channels: int, n_targets: int, seeds):
     """The stored readouts and losses, or None when the entry is missing, damaged or does not load."""
     meta = entry.read()
     if meta is None:
         return None
+    names = _payload_names(meta, seeds)
+    if names is None:
+        print(f"[poslib] retraining readouts: store entry {entry.label} keeps one readout per seed, and its "
+              f"group repeats seeds {list(seeds)}", flush=True)
+        return None
     try:
         states = torch.load(entry.path("readouts.pt"), map_location="cpu", weights_only=True)
         losses = json.loads(entry.path("losses.json").read_text())
         models = []
-        for seed in seeds:
+        for name in names:
             model = PosENet(in_channels, n_targets, config.depth, config.kernel_size, config.readout_padding,
                             config.hidden_channels)
-            model.load_state_dict(states[str(seed)])
-            models.append((model.eval(), list(losses[str(seed)])))
+            model.load_state_dict(states[name])
+            models.append((model.eval(), list(losses[name])))
     except Exception as error:  # noqa: BLE001 - an unusable entry is retrained, never reused
         print(f"[poslib] retraining readouts: unusable store entry {entry.label} ({error})", flush=True)
         return None
@@ -127,11 +152,12 @@ def trained_readouts(features, targets: np.ndarray, config: ReadoutConfig, seeds
         trained = train_readouts(features, targets, config, seeds, channels=channels, info=info, **train_options)
         entry.begin()
         buffer = io.BytesIO()
-        torch.save({str(seed): model.state_dict() for seed, (model, _) in zip(seeds, trained)}, buffer)
+        torch.save({str(position): model.state_dict() for position, (model, _) in enumerate(trained)}, buffer)
         entry.write_bytes("readouts.pt", buffer.getvalue())
-        entry.write_bytes("losses.json", json.dumps({str(seed): losses for seed, (_, losses) in zip(seeds, trained)})
-                          .encode())
-        entry.finish({"training": {k: v for k, v in info.items() if k != "epoch_seconds"}, "seeds": seeds})
+        entry.write_bytes("losses.json", json.dumps({str(position): losses for position, (_, losses)
+                                                     in enumerate(trained)}).encode())
+        entry.finish({"training": {k: v for k, v in info.items() if k != "epoch_seconds"}, "seeds": seeds,
+                      "layout": LAYOUT})
         return trained, None
 
     # one writer per entry: a process that waited while another trained this group loads it

@@ -1,5 +1,8 @@
 """poslib.readout_store: each readout is trained once; a reused readout gives the same rows to the bit."""
 
+import json
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -56,3 +59,31 @@ def test_a_damaged_store_entry_is_retrained_with_a_notice(bundle, capsys):
     assert "rebuilding cache entry readouts/" in capsys.readouterr().out
     assert readout_store.readout_counts() == {"trained": 4, "reused": 0}
     pd.testing.assert_frame_equal(again, expected)
+
+
+def _channel_set_rows(bundle, channel_sets, seeds):
+    labels = [{"draw": draw} for draw in range(len(channel_sets))]
+    return probing.probe_channel_sets(bundle, probing.readout_config_for(TINY), channel_sets, seeds, labels,
+                                      progress=False)
+
+
+def test_a_group_that_repeats_seeds_reuses_each_readout_not_the_last_of_its_seed(bundle, monkeypatch, capsys):
+    # Notebook 03's channel draws: draw i starts from seeds[i % n], each on its own channel set.
+    channel_sets = [np.arange(0, 4), np.arange(4, 8), np.arange(8, 12), np.arange(12, 16)]
+    seeds = [0, 1, 0, 1]
+    monkeypatch.setenv(readout_store.READOUT_STORE_ENV, "0")
+    without_store = _channel_set_rows(bundle, channel_sets, seeds)
+    monkeypatch.delenv(readout_store.READOUT_STORE_ENV)
+    readout_store.reset_readout_counts()
+    pd.testing.assert_frame_equal(_channel_set_rows(bundle, channel_sets, seeds), without_store)
+    pd.testing.assert_frame_equal(_channel_set_rows(bundle, channel_sets, seeds), without_store)
+    assert readout_store.readout_counts() == {"trained": 4, "reused": 4}
+    # An entry of the first layout (one readout per seed) cannot hold this group: it is retrained.
+    entry = readout_store.readout_entry(bundle.train_key, len(bundle.train.array), channel_sets,
+                                        probing.readout_config_for(TINY), seeds, 5)
+    meta = json.loads(entry.path("meta.json").read_text())
+    del meta["layout"]
+    entry.path("meta.json").write_text(json.dumps(meta))
+    pd.testing.assert_frame_equal(_channel_set_rows(bundle, channel_sets, seeds), without_store)
+    assert "repeats seeds" in capsys.readouterr().out
+    assert readout_store.readout_counts() == {"trained": 8, "reused": 4}
