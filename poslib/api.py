@@ -57,6 +57,7 @@ from .patterns import PATTERN_NAMES, check_pattern_names
 from .probing import (FeatureBundle, ProbeImages, extract_bundle, probe as probe_bundle, readout_config_for,
                       without_near_duplicates)
 from .readout import ReadoutConfig
+from .store import tensors_digest
 from .tables import summarise
 
 #: Side every tap is resized to before the readout (the paper's 28), or the input side when smaller.
@@ -70,30 +71,6 @@ AS_BUILT = "as-built"
 
 
 # ----------------------------------------------------------------------------- identity
-
-
-def _tensor_bytes(tensor: torch.Tensor) -> bytes:
-    """The raw bytes of a tensor (any dtype, any device)."""
-    return tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-
-
-def tensors_digest(named_tensors) -> str:
-    """SHA-256 over ``(name, tensor)`` pairs: names, dtypes, shapes and bytes, in order.
-
-    Parameters
-    ----------
-    named_tensors : iterable of (str, torch.Tensor)
-
-    Returns
-    -------
-    str
-        Hex digest.
-    """
-    digest = hashlib.sha256()
-    for name, tensor in named_tensors:
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(_tensor_bytes(tensor))
-    return digest.hexdigest()
 
 
 def _value_text(value) -> str:

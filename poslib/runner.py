@@ -525,8 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="execute notebooks headless with papermill")
     run_parser.add_argument("--profile", default="default",
-                            help="smoke (the tests and CI: minutes for all seven notebooks) | default (the rendered study: hours on a "
-                                 "2-core CPU; the default) | paper (the paper's scale, for a GPU)")
+                            help="smoke (the tests and CI: minutes for all seven notebooks) | default (the rendered "
+                                 "study: hours on a 2-core CPU; the default) | paper (the paper's scale, for a GPU)")
     run_parser.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 01 02")
     run_parser.add_argument("--data", help="dataset folder (default: $POSLIB_DATA, else the embedded default)")
     run_parser.add_argument("--out", default=str(RESULTS_DIR),

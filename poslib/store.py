@@ -185,6 +185,30 @@ def content_key(**parts) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _tensor_bytes(tensor: torch.Tensor) -> bytes:
+    """The raw bytes of a tensor (any dtype, any device)."""
+    return tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def tensors_digest(named_tensors) -> str:
+    """SHA-256 over ``(name, tensor)`` pairs: names, dtypes, shapes and bytes, in order.
+
+    Parameters
+    ----------
+    named_tensors : iterable of (str, torch.Tensor)
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in named_tensors:
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(_tensor_bytes(tensor))
+    return digest.hexdigest()
+
+
 def clear_dead_temporaries(folder: Path, recursive: bool = False) -> list[Path]:
     """Delete ``.<name>...tmp-<pid>`` temporaries in ``folder`` whose writing process is gone.
 

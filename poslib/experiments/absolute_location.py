@@ -61,7 +61,6 @@ training, per-canvas rows, the summary, its sentences and its plot are the steps
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import time
 
@@ -72,7 +71,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import Profile, stacked_receptive_field
-from ..store import CacheEntry, content_key
+from ..store import CacheEntry, content_key, tensors_digest
 from ..tables import aggregate_over_seeds
 
 #: Paddings of the networks trained here (``full`` exists only here).
@@ -301,14 +300,11 @@ def trained_location_net(images: np.ndarray, labels: np.ndarray, dilations, chan
     trained before (weights and recalibrated batch-norm statistics) and only evaluates it;
     an entry that is incomplete or does not load is retrained.
     """
-    digest = hashlib.sha256()
-    for array in (images, labels):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype}{array.shape}".encode())
-        digest.update(array.tobytes())
+    canvases = tensors_digest([("canvases", torch.from_numpy(np.ascontiguousarray(images))),
+                               ("labels", torch.from_numpy(np.ascontiguousarray(labels)))])
     arguments = dict(dilations=[int(d) for d in dilations], channels=int(channels), padding=padding,
                      epochs=int(epochs), seed=int(seed))
-    key = content_key(format=LOCATION_NET_FORMAT, canvases=digest.hexdigest(), **arguments)
+    key = content_key(format=LOCATION_NET_FORMAT, canvases=canvases, **arguments)
     entry = CacheEntry(f"location_nets/{padding}", key, LOCATION_NET_FORMAT, cache_root)
 
     def load():
