@@ -78,22 +78,16 @@ def test_notebook_runs_in_the_smoke_profile(notebook, tmp_path, data_root):
 
 
 @pytest.mark.notebook
-def test_probing_notebook_runs_on_the_embedded_default(tmp_path, monkeypatch):
+def test_probing_notebook_runs_on_the_embedded_default_with_profile_fields_set_from_the_driver(tmp_path, monkeypatch):
+    """One run checks both: notebook 02 without datasets, and -p fields reaching it and their own folder."""
     monkeypatch.delenv("POSLIB_DATA", raising=False)
-    out = runner.run("smoke", ["02"], "", base=tmp_path, log_output=False)
-    assert out == tmp_path / "runs" / "smoke-embedded"
+    out = runner.run("smoke", ["02"], "", base=tmp_path, log_output=False, extra={"seeds": "0,1", "epochs": "2"})
+    assert out.parent == tmp_path / "runs" and out.name.startswith("smoke-embedded-custom-")
     executed = (out / "notebooks" / "02_backbone_probing.ipynb").read_text()
     assert "EMBEDDED DEFAULT" in executed
-    table = pd.read_csv(out / "tables" / "table1_backbone_probing.csv")
-    assert {"backbone", "weights", "test_set", "pattern", "spc", "mae"} <= set(table.columns)
-
-
-@pytest.mark.notebook
-def test_profile_fields_set_from_the_driver_reach_the_notebook_and_their_own_folder(tmp_path, data_root):
-    out = runner.run("smoke", ["02"], str(data_root or ""), base=tmp_path, log_output=False,
-                     extra={"seeds": "0,1", "epochs": "2"})
-    assert out.parent == tmp_path / "runs" and "-custom-" in out.name
     record = json.loads((out / "provenance" / "02_backbone_probing.json").read_text())
     assert record["resolved_profile"]["seeds"] == [0, 1] and record["resolved_profile"]["epochs"] == 2
     assert record["resolved_profile"]["overrides"] == [["epochs", "2"], ["seeds", "0,1"]]
-    assert set(pd.read_csv(out / "tables" / "table1_backbone_probing.csv")["n_seeds"]) == {2}
+    table = pd.read_csv(out / "tables" / "table1_backbone_probing.csv")
+    assert {"backbone", "weights", "test_set", "pattern", "spc", "mae"} <= set(table.columns)
+    assert set(table["n_seeds"]) == {2}

@@ -8,6 +8,7 @@ Concurrent writers of one cache entry are tested in ``test_store.py``.
 
 import json
 
+import pandas as pd
 import pytest
 
 from poslib import runner
@@ -21,36 +22,59 @@ def _files(folder):
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+#: Both notebooks probe the same network at the same tap (one feature-cache entry, written by whichever
+#: finishes first, read by the other) with different readout seeds.
+PROBE = ("import torch, poslib\nfrom poslib import report\ntorch.manual_seed(0)\n"
+         "cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), "
+         "torch.nn.Conv2d(8, 8, 3, padding=1))\n"
+         "found = poslib.probe(cnn, taps=['2'], images='smoke', input_size=112, seeds=({seed},), name='cnn')\n"
+         "r = report.Results(results_dir, '{stem}')\n"
+         "r.table(found.summary, 'summary_{stem}', 'SPC per target')\n"
+         "r.per_image(found.per_image, 'per_image_{stem}', 'per-image SPC')\n")
+
+
 @pytest.mark.notebook
-def test_two_notebooks_at_once_give_the_tables_of_a_sequential_run(tmp_path, monkeypatch, data_root, capsys):
+def test_two_notebooks_at_once_give_the_tables_of_a_sequential_run(tmp_path, monkeypatch, capsys):
+    """Two notebooks that train readouts (poslib.probe on a small CNN, embedded default), --jobs 2, one cache.
+
+    Small notebooks keep this test cheap; what it checks (worker processes, thread limits, results
+    published whole, tables equal to the bit) does not depend on which notebook runs.
+    """
     import time
 
+    monkeypatch.delenv("POSLIB_DATA", raising=False)
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    for number, stem in ((1, "01_probe_one"), (2, "02_probe_two")):
+        _notebook(folder / f"{stem}.ipynb", PROBE.format(seed=number, stem=stem))
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
     monkeypatch.setenv("POSLIB_CACHE", str(tmp_path / "cache-parallel"))
     started = time.perf_counter()
-    parallel = runner.run("smoke", ["01", "07"], str(data_root or ""), base=tmp_path / "parallel", log_output=False,
-                          jobs=2)
+    parallel = runner.run("smoke", None, "", base=tmp_path / "parallel", log_output=False, jobs=2)
     parallel_s = time.perf_counter() - started
     monkeypatch.setenv("POSLIB_CACHE", str(tmp_path / "cache-sequential"))
     for name, value in thread_environment(threads_per_job(2)).items():
         monkeypatch.setenv(name, value)  # the kernels of the sequential run inherit them
     started = time.perf_counter()
-    sequential = runner.run("smoke", ["01", "07"], str(data_root or ""), base=tmp_path / "sequential",
-                            log_output=False)
+    sequential = runner.run("smoke", None, "", base=tmp_path / "sequential", log_output=False)
     sequential_s = time.perf_counter() - started
     with capsys.disabled():
         print(f"\n[timing] --jobs 2: {parallel_s:.1f} s; sequential ({threads_per_job(2)} thread(s)): "
               f"{sequential_s:.1f} s")
     tables = _files(parallel / "tables")
-    assert {name for name in tables if name.endswith(".csv")} >= {"controls_01.csv", "contrast_levels.csv",
-                                                                   "claims_contrast.csv"}
+    assert set(tables) >= {"summary_01_probe_one.csv", "summary_02_probe_two.csv",
+                           "per_image_01_probe_one.parquet", "per_image_02_probe_two.parquet"}
     assert tables == _files(sequential / "tables")  # CSV, markdown and parquet, byte for byte
+    seeds = [set(pd.read_parquet(parallel / "tables" / f"per_image_{stem}.parquet")["seed"])
+             for stem in ("01_probe_one", "02_probe_two")]
+    assert seeds == [{1}, {2}]
     for out in (parallel, sequential):
         index = (out / "README.md").read_text()
         assert index.count("re-run in this invocation") == 2
         bench = (out / "bench" / "notebooks.csv").read_text().splitlines()
-        assert [line.split(",")[0] for line in bench[1:]] == ["01_position_patterns", "07_input_contrast", "all"]
+        assert [line.split(",")[0] for line in bench[1:]] == ["01_probe_one", "02_probe_two", "all"]
         assert not list(out.glob(".staging-*")) and not list(out.glob(".publish-*"))
-    work = json.loads((parallel / "provenance" / "07_input_contrast.json").read_text())["work"]
+    work = json.loads((parallel / "provenance" / "02_probe_two.json").read_text())["work"]
     assert work["torch_threads"] == threads_per_job(2) and work["readout_flops"] > 0
 
 
