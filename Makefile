@@ -13,6 +13,8 @@ STAMP := $(VENV)/.poslib-installed
 DATA ?= $(POSLIB_DATA)
 PROFILE ?= default
 UV_VERSION ?= 0.13.10
+# Test processes (pytest-xdist): the cores, at most 4 (each notebook test starts a kernel).
+TEST_JOBS ?= $(shell $(PYTHON) -c "import os; print(min(4, os.cpu_count() or 1))")
 export MPLBACKEND := Agg
 
 .PHONY: help env results smoke test bench index clean-cache
@@ -28,8 +30,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml tools/pip_conf
 	$(PYTHON) -m venv $(VENV)
 	if $(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION) >/dev/null 2>&1; then \
 	  uv_options="$$($(PY) tools/pip_config_for_uv.py)"; \
-	  $(VENV)/bin/uv pip install -q --python $(PY) $$uv_options -r requirements.txt && \
-	  $(VENV)/bin/uv pip install -q --python $(PY) $$uv_options --no-deps -r requirements-nodeps.txt; \
+	  $(VENV)/bin/uv pip install -q --python $(PY) $$uv_options --compile-bytecode -r requirements.txt && \
+	  $(VENV)/bin/uv pip install -q --python $(PY) $$uv_options --compile-bytecode --no-deps -r requirements-nodeps.txt; \
 	else \
 	  echo "uv could not be installed; installing with pip (slower)"; \
 	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt && \
@@ -46,8 +48,8 @@ results: env ## re-run the notebooks whose inputs changed (PROFILE=default; ONLY
 smoke: env ## run every notebook in the smoke profile (results/runs/smoke-*; FORCE=1 re-runs unchanged ones; JOBS=N at once)
 	$(PY) -m poslib run --profile smoke $(if $(DATA),--data $(DATA)) $(if $(FORCE),--force) $(if $(JOBS),--jobs $(JOBS)) --quiet
 
-test: env ## run the test suite, notebooks in the smoke profile included
-	$(PY) -m pytest
+test: env ## run the test suite, notebooks in the smoke profile included (TEST_JOBS=N processes)
+	$(PY) -m pytest -n $(TEST_JOBS) --dist worksteal
 
 bench: env ## benchmark the Table-1 workload into results/bench/
 	$(PY) -m poslib bench $(if $(DATA),--data $(DATA))
