@@ -26,16 +26,38 @@ PIP_TO_UV = {
 
 
 def pip_settings() -> dict[str, list[str]]:
-    """The pip settings named in :data:`PIP_TO_UV`, from ``pip config list`` (files and ``PIP_*``).
+    """The pip settings named in :data:`PIP_TO_UV` on this machine (``pip config list``).
 
     Returns
     -------
     dict of str to list of str
-        Setting name -> its entries; later sources (environment) override earlier ones (files),
-        as in pip.
+        See :func:`settings_from_listing`.
     """
     listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"],
                              capture_output=True, text=True, check=False).stdout
+    return settings_from_listing(listing)
+
+
+def settings_from_listing(listing: str) -> dict[str, list[str]]:
+    r"""The settings named in :data:`PIP_TO_UV` from the text of ``pip config list``.
+
+    Parameters
+    ----------
+    listing : str
+        Lines ``<source>.<name>='<value>'`` as pip prints them: files first (``global.``,
+        ``install.``), then ``PIP_*`` variables (``:env:.``).
+
+    Returns
+    -------
+    dict of str to list of str
+        Setting name -> its entries; a later line overrides an earlier one, as the environment
+        overrides the files in pip.
+
+    Examples
+    --------
+    >>> settings_from_listing("global.find-links='/a'\n:env:.find-links='/b /c'\nglobal.timeout='9'")
+    {'find-links': ['/b', '/c']}
+    """
     settings: dict[str, list[str]] = {}
     for line in listing.splitlines():
         key, _, value = line.partition("=")
