@@ -29,14 +29,12 @@ help: ## list the targets
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml tools/pip_config_for_uv.py
 	$(PYTHON) -m venv $(VENV)
 	if $(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION) >/dev/null 2>&1; then \
-	  uv_options="$$($(PY) tools/pip_config_for_uv.py)"; \
-	  $(VENV)/bin/uv pip install -q --python $(PY) $$uv_options --compile-bytecode -r requirements.txt && \
-	  $(VENV)/bin/uv pip install -q --python $(PY) $$uv_options --compile-bytecode --no-deps -r requirements-nodeps.txt; \
+	  install="$(VENV)/bin/uv pip install -q --python $(PY) $$($(PY) tools/pip_config_for_uv.py) --compile-bytecode"; \
 	else \
 	  echo "uv could not be installed; installing with pip (slower)"; \
-	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt && \
-	  $(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt; \
-	fi
+	  install="$(PY) -m pip install -q --disable-pip-version-check"; \
+	fi; \
+	$$install -r requirements.txt && $$install --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -3,9 +3,8 @@
 import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from poslib.runtime import REPO_ROOT
 
 _SPEC = importlib.util.spec_from_file_location("pip_config_for_uv", REPO_ROOT / "tools" / "pip_config_for_uv.py")
 pip_config_for_uv = importlib.util.module_from_spec(_SPEC)
@@ -32,7 +31,7 @@ def test_a_machine_without_pip_settings_gives_no_options():
 def test_the_script_prints_one_shell_word_per_line():
     printed = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "pip_config_for_uv.py")],
                              capture_output=True, text=True, check=True).stdout
-    words = printed.split("\n")[:-1] if printed else []
+    words = printed.splitlines()
     assert all(word and " " not in word for word in words)
     assert len(words) % 2 == 0  # every option with its value
 
