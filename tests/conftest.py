@@ -12,8 +12,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # `make test` runs the tests in several processes (pytest-xdist), each with torch's threads and
 # each notebook test with its own kernel, so there are more threads than cores. OpenMP threads
 # that spin while they wait then take the cores from the threads with work (a 2-core machine
-# ran some tests more than 10x slower); passive waiting gives them back. Set here, before any test imports
-# torch, and inherited by the kernels that the notebook tests start.
+# ran some tests more than 10x slower); passive waiting gives them back. Set here, before any
+# test imports torch, and inherited by the kernels that the notebook tests start.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
